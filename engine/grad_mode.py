@@ -1,0 +1,83 @@
+"""Global switches of the engine: gradient recording, anomaly detection, module scope.
+
+Every op reads these flags once per call, so a switch that is off costs one attribute
+lookup on the hot path and nothing more.
+"""
+import contextlib
+
+
+class _State:
+    """The engine's mutable global flags (one instance, `state`)."""
+
+    __slots__ = ("grad_enabled", "anomaly", "scope")
+
+    def __init__(self):
+        self.grad_enabled = True  # record ops into the graph
+        self.anomaly = False      # check every forward and backward result for NaN/inf
+        self.scope = ""           # dotted name of the nn.Module currently running
+
+
+state = _State()
+
+
+def is_grad_enabled():
+    """True when new ops are recorded into the graph."""
+    return state.grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Context manager (and decorator) that sets gradient recording on or off."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self._saved = []
+
+    def __enter__(self):
+        self._saved.append(state.grad_enabled)
+        state.grad_enabled = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        state.grad_enabled = self._saved.pop()
+        return False
+
+
+def no_grad():
+    """Stop recording: results of ops inside have no graph and `requires_grad=False`."""
+    return _GradMode(False)
+
+
+def enable_grad():
+    """Record ops again, even inside `no_grad()`."""
+    return _GradMode(True)
+
+
+def set_grad_enabled(enabled):
+    """Record ops or not, as `enabled` says (context manager)."""
+    return _GradMode(bool(enabled))
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Check every op's forward output and backward gradient for NaN or inf.
+
+    The first non-finite value raises `FloatingPointError` naming the op (for
+    example `log`) and the line of user code that created it. Slow: for debugging.
+    """
+    saved = state.anomaly
+    state.anomaly = True
+    try:
+        yield
+    finally:
+        state.anomaly = saved
+
+
+@contextlib.contextmanager
+def module_scope(name):
+    """Record ops made inside as belonging to the module called `name` (dotted)."""
+    saved = state.scope
+    state.scope = f"{saved}.{name}" if saved and name else (name or saved)
+    try:
+        yield
+    finally:
+        state.scope = saved

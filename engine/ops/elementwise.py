@@ -1,0 +1,265 @@
+"""Elementwise ops: arithmetic, the usual nonlinearities, where and maximum.
+
+Binary ops broadcast like numpy; their backward rules return gradients in the
+broadcast shape and the engine sums them back to each parent's shape.
+"""
+import math
+
+import numpy as np
+
+from engine.ops.base import Op
+from engine.tensor import Tensor
+
+
+def _mask(cond, dtype):
+    """A constant 0/1 tensor of `dtype` from a boolean array."""
+    return Tensor._wrap(cond.astype(dtype))
+
+
+class Neg(Op):
+    """-x"""
+    name = "neg"
+
+    def forward(ctx, x):
+        return np.negative(x)
+
+    def backward(ctx, g, out):
+        return -g
+
+
+class Add(Op):
+    """a + b"""
+    name = "add"
+
+    def forward(ctx, a, b):
+        return a + b
+
+    def backward(ctx, g, out):
+        return g, g
+
+
+class Sub(Op):
+    """a - b"""
+    name = "sub"
+
+    def forward(ctx, a, b):
+        return a - b
+
+    def backward(ctx, g, out):
+        return g, (-g if ctx.parents[1].requires_grad else None)
+
+
+class Mul(Op):
+    """a * b"""
+    name = "mul"
+
+    def forward(ctx, a, b):
+        return a * b
+
+    def backward(ctx, g, out):
+        a, b = ctx.parents
+        return (g * b if a.requires_grad else None), (g * a if b.requires_grad else None)
+
+
+class Div(Op):
+    """a / b"""
+    name = "div"
+
+    def forward(ctx, a, b):
+        return a / b
+
+    def backward(ctx, g, out):
+        a, b = ctx.parents
+        ga = g / b if a.requires_grad else None
+        gb = -g * out / b if b.requires_grad else None
+        return ga, gb
+
+
+class PowScalar(Op):
+    """x ** p for a Python number p (x*x and x*x*x are far faster than numpy's power)."""
+    name = "pow"
+
+    def forward(ctx, x, p):
+        if p == 2:
+            return x * x
+        if p == 3:
+            return x * x * x
+        if p == 0.5:
+            return np.sqrt(x)
+        if p == -1:
+            return 1.0 / x
+        return np.power(x, p)
+
+    def backward(ctx, g, out):
+        x = ctx.parents[0]
+        p = ctx.attrs["p"]
+        if p == 2:
+            return g * x * 2.0
+        return g * (x ** (p - 1)) * float(p)
+
+
+class Pow(Op):
+    """a ** b with both tensors (d/db = a ** b * log a, defined for a > 0)."""
+    name = "pow"
+
+    def forward(ctx, a, b):
+        return np.power(a, b)
+
+    def backward(ctx, g, out):
+        a, b = ctx.parents
+        ga = g * b * a ** (b - 1.0) if a.requires_grad else None
+        gb = g * out * a.log() if b.requires_grad else None
+        return ga, gb
+
+
+class Exp(Op):
+    """e ** x"""
+    name = "exp"
+
+    def forward(ctx, x):
+        return np.exp(x)
+
+    def backward(ctx, g, out):
+        return g * out
+
+
+class Log(Op):
+    """natural logarithm"""
+    name = "log"
+
+    def forward(ctx, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    def backward(ctx, g, out):
+        return g / ctx.parents[0]
+
+
+class Tanh(Op):
+    """hyperbolic tangent"""
+    name = "tanh"
+
+    def forward(ctx, x):
+        return np.tanh(x)
+
+    def backward(ctx, g, out):
+        return g * (1.0 - out * out)
+
+
+class Sigmoid(Op):
+    """logistic sigmoid, as 0.5 * (1 + tanh(x / 2)): no overflow anywhere"""
+    name = "sigmoid"
+
+    def forward(ctx, x):
+        y = np.tanh(x * 0.5)
+        y += 1.0
+        y *= 0.5
+        return y
+
+    def backward(ctx, g, out):
+        return g * out * (1.0 - out)
+
+
+class Relu(Op):
+    """max(x, 0)"""
+    name = "relu"
+
+    def forward(ctx, x):
+        return np.maximum(x, 0)
+
+    def backward(ctx, g, out):
+        x = ctx.parents[0]
+        return g * _mask(x.data > 0, x.data.dtype)
+
+
+class Sqrt(Op):
+    """square root"""
+    name = "sqrt"
+
+    def forward(ctx, x):
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(x)
+
+    def backward(ctx, g, out):
+        return g / (out * 2.0)
+
+
+class Abs(Op):
+    """|x| (gradient sign(x), 0 at 0)"""
+    name = "abs"
+
+    def forward(ctx, x):
+        return np.abs(x)
+
+    def backward(ctx, g, out):
+        x = ctx.parents[0]
+        return g * Tensor._wrap(np.sign(x.data))
+
+
+# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below float32 resolution.
+_ERF_P = 0.3275911
+_ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
+_erf_exact = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf_array(x):
+    """The error function of an array: exact in float64, to 1.5e-7 (one pass) in float32."""
+    if x.dtype == np.float64:
+        return _erf_exact(x).astype(np.float64)
+    a = np.abs(x)
+    t = a * _ERF_P
+    t += 1.0
+    np.reciprocal(t, out=t)
+    poly = t * _ERF_A[0]
+    for c in _ERF_A[1:]:
+        poly += c
+        poly *= t
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    poly *= a
+    np.subtract(1.0, poly, out=poly)
+    return np.copysign(poly, x, out=poly)
+
+
+class Erf(Op):
+    """the error function (GELU's building block)"""
+    name = "erf"
+
+    def forward(ctx, x):
+        return erf_array(x)
+
+    def backward(ctx, g, out):
+        x = ctx.parents[0]
+        return g * (x * x * -1.0).exp() * (2.0 / math.sqrt(math.pi))
+
+
+class Maximum(Op):
+    """elementwise max(a, b); where a == b each side gets half the gradient (as PyTorch)"""
+    name = "maximum"
+
+    def forward(ctx, a, b):
+        return np.maximum(a, b)
+
+    def backward(ctx, g, out):
+        a, b = ctx.parents
+        share = (a.data > b.data).astype(out.data.dtype) + (a.data == b.data).astype(out.data.dtype) * 0.5
+        ga = g * Tensor._wrap(share) if a.requires_grad else None
+        gb = g * Tensor._wrap(1.0 - share) if b.requires_grad else None
+        return ga, gb
+
+
+class Where(Op):
+    """cond ? a : b, elementwise (cond is a constant boolean array)"""
+    name = "where"
+
+    def forward(ctx, a, b, cond):
+        return np.where(cond, a, b)
+
+    def backward(ctx, g, out):
+        a, b = ctx.parents
+        cond = ctx.attrs["cond"]
+        zero = Tensor._wrap(np.zeros((), dtype=g.data.dtype))
+        ga = Where.apply(g, zero, cond=cond) if a.requires_grad else None
+        gb = Where.apply(zero, g, cond=cond) if b.requires_grad else None
+        return ga, gb

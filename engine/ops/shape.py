@@ -1,0 +1,88 @@
+"""Ops that move elements around: reshape, transpose, indexing, concatenation, casts."""
+import numpy as np
+
+from engine.ops.base import Op
+
+
+class Reshape(Op):
+    """the same elements in another shape"""
+    name = "reshape"
+
+    def forward(ctx, x, shape):
+        return x.reshape(shape)
+
+    def backward(ctx, g, out):
+        return g.reshape(ctx.parents[0].shape)
+
+
+class Transpose(Op):
+    """permute axes"""
+    name = "transpose"
+
+    def forward(ctx, x, axes):
+        return x.transpose(axes)
+
+    def backward(ctx, g, out):
+        return g.transpose(tuple(np.argsort(ctx.attrs["axes"]).tolist()))
+
+
+class Index(Op):
+    """x[idx]: basic (ints, slices, None, ...) or integer-array indexing"""
+    name = "index"
+
+    def forward(ctx, x, idx, basic):
+        return x[idx]
+
+    def backward(ctx, g, out):
+        return IndexAdd.apply(g, shape=ctx.parents[0].shape, idx=ctx.attrs["idx"], basic=ctx.attrs["basic"])
+
+
+class IndexAdd(Op):
+    """zeros(shape) with g added at idx (repeated indices accumulate): the gradient of indexing"""
+    name = "index_add"
+
+    def forward(ctx, g, shape, idx, basic):
+        z = np.zeros(shape, dtype=g.dtype)
+        if basic:
+            z[idx] = g
+        elif len(idx) == 1 and z.ndim == 2 and idx[0].ndim >= 1:
+            rows = idx[0].reshape(-1)
+            np.add.at(z, rows, g.reshape(len(rows), z.shape[1]))
+        else:
+            np.add.at(z, idx, g)
+        return z
+
+    def backward(ctx, g, out):
+        return Index.apply(g, idx=ctx.attrs["idx"], basic=ctx.attrs["basic"])
+
+
+class Concatenate(Op):
+    """join tensors along an existing axis"""
+    name = "concatenate"
+
+    def forward(ctx, *xs, axis):
+        return np.concatenate(xs, axis=axis)
+
+    def backward(ctx, g, out):
+        axis = ctx.attrs["axis"] % g.ndim
+        grads, start = [], 0
+        for p in ctx.parents:
+            stop = start + p.shape[axis]
+            if p.requires_grad:
+                sl = (slice(None),) * axis + (slice(start, stop),)
+                grads.append(Index.apply(g, idx=sl, basic=True))
+            else:
+                grads.append(None)
+            start = stop
+        return tuple(grads)
+
+
+class Cast(Op):
+    """convert to another dtype; the gradient is converted back"""
+    name = "cast"
+
+    def forward(ctx, x, dtype):
+        return x.astype(dtype)
+
+    def backward(ctx, g, out):
+        return g.astype(ctx.parents[0].data.dtype)
