@@ -13,11 +13,11 @@ from engine.factories import (arange, concatenate, maximum, minimum, ones, ones_
 from engine.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from engine.gradcheck import GradcheckError, gradcheck
 from engine.random import get_rng, get_rng_state, manual_seed, set_rng_state
-from engine import functional  # noqa: E402
+from engine import functional, nn  # noqa: E402
 
 __all__ = [
     "Tensor", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
     "gradcheck", "GradcheckError", "ShapeError", "manual_seed", "get_rng", "get_rng_state", "set_rng_state",
     "zeros", "ones", "zeros_like", "ones_like", "randn", "rand", "arange", "tensor",
-    "concatenate", "stack", "where", "maximum", "minimum", "functional",
+    "concatenate", "stack", "where", "maximum", "minimum", "functional", "nn",
 ]
