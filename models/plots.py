@@ -1,0 +1,151 @@
+"""Pictures of training runs: the loss curve and the linear-regression fit.
+
+matplotlib is imported lazily and used through its object API with the Agg
+canvas, so plotting never touches pyplot's global state or a display.  Files
+are written atomically; the format follows the suffix (png, svg, pdf).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from models.checkpoint import atomic_write_bytes
+
+TRAIN_COLOR = "#1f77b4"
+VAL_COLOR = "#d62728"
+FIT_COLORS = ("#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+LOG_SCALE_RATIO = 10.0  # use a log y axis when losses span at least this factor
+
+
+def plot_loss_curve(metrics: Sequence[Mapping], path: str | os.PathLike,
+                    title: str = "Training loss", ylabel: str = "cross-entropy loss") -> None:
+    """Plot train loss (raw and smoothed) and val loss against step; save to ``path``.
+
+    ``metrics`` is a list of records as written to ``metrics.jsonl`` (see
+    ``models.metrics.read_metrics``); records without a finite loss are skipped.
+    The y axis turns logarithmic when the losses span a factor of 10 or more.
+    """
+    fig = _figure((8, 4.8))
+    ax = fig.add_subplot()
+    steps, losses = _series(metrics, "loss")
+    val_steps, val_losses = _series(metrics, "val_loss")
+    if len(steps):
+        ax.plot(steps, losses, color=TRAIN_COLOR, alpha=0.25, linewidth=0.8, label="train (per step)")
+        ax.plot(steps, smooth(losses), color=TRAIN_COLOR, linewidth=2, label="train (smoothed)")
+    if len(val_steps):
+        ax.plot(val_steps, val_losses, color=VAL_COLOR, marker="o", markersize=5, linewidth=1.2,
+                label=f"val (last {val_losses[-1]:.4f})")
+    _log_scale_if_wide(ax, np.concatenate([smooth(losses), val_losses]))
+    ax.set_title(_subtitle(title, metrics))
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    _finish(ax)
+    _save(fig, path)
+
+
+def plot_linreg(x: Sequence[float], y: Sequence[float], fits: Mapping[str, tuple[float, float]],
+                path: str | os.PathLike,
+                losses: Mapping[str, Sequence[float]] | None = None) -> None:
+    """Plot the data and the fitted lines ``y = theta0 + theta1 * x``; save to ``path``.
+
+    ``fits`` maps a label (e.g. ``"gradient descent"``, ``"least squares"``)
+    to ``(theta0, theta1)``.  With ``losses`` (label -> loss per step) a
+    second panel shows those loss curves on a log scale.
+    """
+    fig = _figure((11, 4.5) if losses else (6.5, 4.5))
+    ax = fig.add_subplot(1, 2 if losses else 1, 1)
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    ax.scatter(x, y, s=14, color="#7f7f7f", alpha=0.7, label="data")
+    line_x = np.linspace(x.min(), x.max(), 2)
+    for (label, (theta0, theta1)), color, style in zip(fits.items(), _cycle(FIT_COLORS), _cycle(("-", "--", ":"))):
+        ax.plot(line_x, theta0 + theta1 * line_x, color=color, linestyle=style, linewidth=2,
+                label=f"{label}: y = {theta0:.3f} + {theta1:.3f}x")
+    ax.set_title("Linear regression")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    _finish(ax)
+    if losses:
+        _plot_losses(fig.add_subplot(1, 2, 2), losses)
+    _save(fig, path)
+
+
+def smooth(values: Sequence[float], span: int | None = None) -> np.ndarray:
+    """Bias-corrected exponential moving average (TensorBoard-style).
+
+    ``span`` defaults to about 1/50 of the series, so the curve keeps its shape
+    at any run length.
+    """
+    values = np.asarray(values, dtype=float)
+    span = span or max(1, len(values) // 50)
+    decay = 1.0 - 2.0 / (span + 1)
+    out, average, weight = np.empty_like(values), 0.0, 0.0
+    for i, value in enumerate(values):
+        average = decay * average + (1.0 - decay) * value
+        weight = decay * weight + (1.0 - decay)
+        out[i] = average / weight
+    return out
+
+
+def _plot_losses(ax, losses: Mapping[str, Sequence[float]]) -> None:
+    for (label, values), color in zip(losses.items(), _cycle(FIT_COLORS)):
+        ax.plot(np.arange(len(values)), values, color=color, linewidth=1.8, label=label)
+    ax.set_yscale("log")
+    ax.set_title("Loss (mean squared error)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    _finish(ax)
+
+
+def _series(metrics: Sequence[Mapping], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and values of ``key`` over the records where it is a finite number."""
+    pairs = [(r["step"], r[key]) for r in metrics
+             if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    steps = np.array([s for s, _ in pairs], dtype=float)
+    return steps, np.array([v for _, v in pairs], dtype=float)
+
+
+def _subtitle(title: str, metrics: Sequence[Mapping]) -> str:
+    _, ms = _series(metrics, "ms")
+    if not len(ms):
+        return title
+    return f"{title}\n{len(metrics)} steps, median {np.median(ms):.1f} ms/step"
+
+
+def _log_scale_if_wide(ax, values: np.ndarray) -> None:
+    values = values[values > 0]
+    if len(values) and values.max() / values.min() >= LOG_SCALE_RATIO:
+        ax.set_yscale("log")
+
+
+def _cycle(items: Sequence):
+    while True:
+        yield from items
+
+
+def _figure(size: tuple[float, float]):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish(ax) -> None:
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.1)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False)
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    path = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png")
+    atomic_write_bytes(path, buffer.getvalue())
