@@ -61,9 +61,11 @@ class MetricsWriter:
         self._file.close()
 
     def __enter__(self) -> "MetricsWriter":
+        """Return the writer itself."""
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        """Close the file."""
         self.close()
 
 

@@ -260,8 +260,14 @@ def test_wrong_model_kind_is_named(saved):
         check_compatible({}, "gpt")
 
 
-def test_atomic_write_bytes_replaces_content(tmp_path):
+def test_atomic_write_bytes_replaces_content_and_keeps_permissions(tmp_path):
     target = tmp_path / "file.bin"
     target.write_bytes(b"old")
+    os.chmod(target, 0o640)
     checkpoint.atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["file.bin"]
+    assert target.stat().st_mode & 0o777 == 0o640
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"")
+    checkpoint.atomic_write_bytes(tmp_path / "new.bin", b"x")
+    assert (tmp_path / "new.bin").stat().st_mode == plain.stat().st_mode
