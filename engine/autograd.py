@@ -80,16 +80,19 @@ def record(op, parents, attrs):
     t._version = 0
     t._retains_grad = False
     t.name = None
-    if state.grad_enabled and any(p.requires_grad for p in parents):
-        t.requires_grad = True
+    t.requires_grad = False
+    t._ctx = None
+    if state.grad_enabled:
+        for p in parents:
+            if p.requires_grad:
+                t.requires_grad = True
+                break
+    if t.requires_grad:
         t._ctx = node
-        node.versions = tuple([p._version for p in parents])
+        node.versions = [p._version for p in parents]
         node.scope = state.scope
         if state.anomaly:
             node.created_at = _user_frame()
-    else:
-        t.requires_grad = False
-        t._ctx = None
     if state.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
         raise FloatingPointError(
             f"detect_anomaly: '{op.name}' produced {_bad_kind(out)} in its forward output "
@@ -136,6 +139,8 @@ def _store_grad(t, g, owned, create_graph):
 
 
 def _check_version(node):
+    if [p._version for p in node.parents] == node.versions:
+        return
     for i, (p, v) in enumerate(zip(node.parents, node.versions)):
         if p._version != v:
             raise RuntimeError(
@@ -202,14 +207,15 @@ def _backward_node(node, out, g, g_owned, grads, create_graph):
     pgs = node.op.backward(node, g, out)
     if type(pgs) is not tuple:
         pgs = (pgs,)
-    arrays = [None if pg is None else pg.data for pg in pgs]
+    shared = len(pgs) > 1 and _shared_arrays(pgs)
     for i, (p, pg) in enumerate(zip(node.parents, pgs)):
         if pg is None or not p.requires_grad:
             continue
         if state.anomaly:
             _check_backward(node, i, pg)
-        a = arrays[i]
-        owned = a.base is None and (a is not g.data or g_owned) and sum(x is a for x in arrays) == 1
+        a = pg.data
+        # owned: no other tensor holds this array, so later contributions may be added in place
+        owned = a.base is None and (a is not g.data or g_owned) and not (shared and id(a) in shared)
         if pg.shape != p.shape:
             pg = pg.sum_to(p.shape)
             owned = True
@@ -217,6 +223,16 @@ def _backward_node(node, out, g, g_owned, grads, create_graph):
             pg = pg.astype(p.data.dtype)
             owned = True
         _add_grad(grads, p, pg, owned, create_graph)
+
+
+def _shared_arrays(pgs):
+    """ids of arrays handed to more than one parent (e.g. add passes g to both)."""
+    seen, shared = set(), set()
+    for pg in pgs:
+        if pg is not None:
+            k = id(pg.data)
+            (shared if k in seen else seen).add(k)
+    return shared
 
 
 def _add_grad(grads, p, pg, owned, create_graph):
