@@ -98,6 +98,18 @@ def dropout(x, p=0.5, training=True):
     return x * Tensor._wrap((keep * (1.0 / (1.0 - p))).astype(x.dtype))
 
 
+def scaled_dot_product_attention(q, k, v, is_causal=False, dropout_p=0.0, training=True, scale=None):
+    """softmax(q @ k^T / sqrt(D) [+ causal mask]) @ v for q, k, v of shape (B, H, T, D), one fused op."""
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: shapes q {q.shape}, k {k.shape}, v {v.shape} do not fit")
+    scale = 1.0 / float(np.sqrt(q.shape[-1])) if scale is None else float(scale)
+    mask = None
+    if dropout_p > 0.0 and training:
+        shape = q.shape[:-1] + (k.shape[-2],)
+        mask = ((get_rng().random(shape, dtype=np.float32) >= dropout_p) * (1.0 / (1.0 - dropout_p))).astype(q.dtype)
+    return ops.Attention.apply(q, k, v, is_causal=bool(is_causal), scale=scale, dropout_mask=mask)
+
+
 def embedding(idx, weight):
     """Rows of `weight` picked by the integer tensor `idx`: shape idx.shape + (dim,)."""
     return weight[idx]
