@@ -1,0 +1,65 @@
+"""Adagrad: per-coordinate step sizes from the sum of all squared gradients."""
+import numpy as np
+
+from optim.optimizer import Optimizer, check_nonneg
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), PyTorch's `torch.optim.Adagrad` rule step for step.
+
+    `Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10,
+    initial_accumulator_value=0, maximize=False)`; per parameter::
+
+        t = t + 1
+        g = -grad if maximize else grad
+        g = g + weight_decay*θ                       (if weight_decay)
+        clr = lr / (1 + (t-1)*lr_decay)
+        s = s + g*g                                  (s starts at initial_accumulator_value)
+        θ = θ - clr * g / (sqrt(s) + eps)
+
+    State: `step`, `sum`.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10, initial_accumulator_value=0,
+                 maximize=False):
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+                        initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        super()._validate(group)
+        for key in ("lr_decay", "weight_decay", "eps", "initial_accumulator_value"):
+            check_nonneg(type(self).__name__, key, group[key])
+
+    def _update(self, param, grad, state, group):
+        if not state:
+            state["step"] = 0
+            state["sum"] = np.full_like(param, float(group["initial_accumulator_value"]))
+        state["step"] += 1
+        g = self._effective_grad(param, grad, group)
+        clr = float(group["lr"]) / (1 + (state["step"] - 1) * float(group["lr_decay"]))
+        s = state["sum"]
+        t = self._tmp(param, 1)
+        np.multiply(g, g, out=t)
+        s += t
+        std = self._tmp(param, 2)
+        np.sqrt(s, out=std)
+        std += float(group["eps"])
+        np.multiply(g, -clr, out=t)
+        t /= std
+        param += t
+
+    def _param_stats(self, p, group):
+        """Adagrad's view: the decayed learning rate and the per-coordinate step size."""
+        stats = super()._param_stats(p, group)
+        st = self.state.get(p)
+        if not st:
+            return stats
+        clr = float(group["lr"]) / (1 + (st["step"] - 1) * float(group["lr_decay"]))
+        root = np.sqrt(st["sum"])
+        stats.update({
+            "step": st["step"],
+            "clr": clr,
+            "effective_lr_median": float(np.median(clr / (root + float(group["eps"])))) if root.size else None,
+        })
+        return stats

@@ -1,0 +1,121 @@
+"""Adam and AdamW: per-coordinate step sizes from running moments of the gradient."""
+import numpy as np
+
+from optim.optimizer import Optimizer, _norm, check_nonneg, check_unit_interval, lerp_
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), PyTorch's `torch.optim.Adam` rule step for step.
+
+    `Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+    amsgrad=False, maximize=False, decoupled_weight_decay=False)`; per parameter::
+
+        t = t + 1
+        g = -grad if maximize else grad
+        θ = θ * (1 - lr*weight_decay)          (decoupled, AdamW)
+        g = g + weight_decay*θ                  (otherwise, L2 penalty)
+        m = lerp(m, g, 1 - beta1)               (= beta1*m + (1-beta1)*g)
+        v = beta2*v + (1-beta2)*g*g
+        v_max = max(v_max, v)                   (amsgrad; then use v_max for v)
+        θ = θ - lr/(1-beta1^t) * m / (sqrt(v)/sqrt(1-beta2^t) + eps)
+
+    i.e. θ -= lr * m̂ / (sqrt(v̂) + eps) with the bias-corrected moments
+    m̂ = m/(1-beta1^t), v̂ = v/(1-beta2^t). State: `step`, `exp_avg`,
+    `exp_avg_sq` (and `max_exp_avg_sq` with amsgrad).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+                 maximize=False, decoupled_weight_decay=False):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        super()._validate(group)
+        name = type(self).__name__
+        check_nonneg(name, "eps", group["eps"])
+        check_unit_interval(name, "beta1", group["betas"][0])
+        check_unit_interval(name, "beta2", group["betas"][1])
+        check_nonneg(name, "weight_decay", group["weight_decay"])
+
+    def _update(self, param, grad, state, group):
+        lr, eps = float(group["lr"]), float(group["eps"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        wd = float(group["weight_decay"])
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(param)
+            state["exp_avg_sq"] = np.zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(param)
+        state["step"] += 1
+        step = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+
+        if group["decoupled_weight_decay"]:
+            if wd != 0:
+                param *= 1.0 - lr * wd
+            g = grad
+            if group["maximize"]:
+                g = np.negative(grad, out=self._tmp(param, 0))
+        else:
+            g = self._effective_grad(param, grad, group)
+
+        t = self._tmp(param, 1)
+        lerp_(m, g, 1.0 - beta1, t)
+        np.multiply(g, 1.0 - beta2, out=t)
+        t *= g
+        v *= beta2
+        v += t
+
+        bias_correction1 = 1.0 - beta1 ** step
+        bias_correction2 = 1.0 - beta2 ** step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2 ** 0.5
+        if group["amsgrad"]:
+            vmax = state["max_exp_avg_sq"]
+            np.maximum(vmax, v, out=vmax)
+            v = vmax
+        denom = self._tmp(param, 0)  # g is no longer needed
+        np.sqrt(v, out=denom)
+        denom /= bias_correction2_sqrt
+        denom += eps
+        np.multiply(m, -step_size, out=t)
+        t /= denom
+        param += t
+
+    def _param_stats(self, p, group):
+        """Adam's view of the step: bias corrections, moments and effective step size."""
+        stats = super()._param_stats(p, group)
+        st = self.state.get(p)
+        if not st:
+            return stats
+        beta1, beta2 = (float(b) for b in group["betas"])
+        step = st["step"]
+        bc1, bc2 = 1.0 - beta1 ** step, 1.0 - beta2 ** step
+        v = st["max_exp_avg_sq"] if group["amsgrad"] else st["exp_avg_sq"]
+        v_hat_sqrt = np.sqrt(v / bc2)
+        eff = float(group["lr"]) / (v_hat_sqrt + float(group["eps"]))
+        stats.update({
+            "step": step,
+            "bias_correction1": bc1,
+            "bias_correction2": bc2,
+            "m_hat_norm": _norm(st["exp_avg"] / bc1),
+            "v_hat_sqrt_mean": float(v_hat_sqrt.mean()) if v.size else None,
+            "effective_lr_median": float(np.median(eff)) if v.size else None,
+        })
+        return stats
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), `torch.optim.AdamW`.
+
+    `AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+    amsgrad=False, maximize=False)`: the parameter shrinks by
+    `1 - lr*weight_decay` before the Adam step; the decay never enters the moments.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize, decoupled_weight_decay=True)

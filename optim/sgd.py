@@ -1,0 +1,65 @@
+"""Stochastic gradient descent, with momentum, dampening, Nesterov and weight decay."""
+import numpy as np
+
+from optim.optimizer import Optimizer, _norm, check_hparam, check_nonneg
+
+
+class SGD(Optimizer):
+    """The seed's single step, θ ← θ − lr·g, with PyTorch's refinements.
+
+    `SGD(params, lr, momentum=0, dampening=0, nesterov=False, weight_decay=0,
+    maximize=False)`; per parameter (PyTorch's `torch.optim.SGD` rule)::
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * θ                          (if weight_decay)
+        b = g at the first step, else momentum*b + (1-dampening)*g   (if momentum)
+        g = g + momentum*b if nesterov else b                         (if momentum)
+        θ = θ - lr * g
+
+    State: `momentum_buffer` (only with momentum).
+    """
+
+    def __init__(self, params, lr, momentum=0, dampening=0, nesterov=False, weight_decay=0, maximize=False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                        weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        super()._validate(group)
+        name = type(self).__name__
+        check_nonneg(name, "momentum", group["momentum"])
+        check_nonneg(name, "weight_decay", group["weight_decay"])
+        if group["nesterov"]:
+            check_hparam(name, "nesterov", group["nesterov"], group["momentum"] > 0 and group["dampening"] == 0,
+                         f"False unless momentum > 0 and dampening == 0; got momentum {group['momentum']!r} "
+                         f"and dampening {group['dampening']!r}")
+
+    def _update(self, param, grad, state, group):
+        lr, momentum = float(group["lr"]), float(group["momentum"])
+        g = self._effective_grad(param, grad, group)
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(g, dtype=param.dtype, copy=True)
+            else:
+                t = self._tmp(param, 1)
+                np.multiply(g, 1.0 - float(group["dampening"]), out=t)
+                buf *= momentum
+                buf += t
+            if group["nesterov"]:
+                t = self._tmp(param, 1)
+                np.multiply(buf, momentum, out=t)
+                t += g
+                g = t
+            else:
+                g = buf
+        t = self._tmp(param, 1)
+        np.multiply(g, lr, out=t)
+        param -= t
+
+    def _param_stats(self, p, group):
+        stats = super()._param_stats(p, group)
+        buf = (self.state.get(p) or {}).get("momentum_buffer")
+        if buf is not None:
+            stats["momentum_buffer_norm"] = _norm(buf)
+        return stats
