@@ -7,7 +7,7 @@ nodes (and their temporaries) the same function costs as primitives.
 import numpy as np
 
 from engine.ops.base import FusedOp
-from engine.ops.softmax import Softmax
+from engine.ops.softmax import Softmax, flush_tiny
 from engine.tensor import Tensor
 
 _masks = {}
@@ -33,7 +33,7 @@ class Attention(FusedOp):
         att -= att.max(axis=-1, keepdims=True)
         np.exp(att, out=att)
         att /= att.sum(axis=-1, keepdims=True)
-        ctx.saved = att
+        ctx.saved = flush_tiny(att)
         if dropout_mask is not None:
             att = att * dropout_mask
         return att @ v                                                # (B, H, T, D)

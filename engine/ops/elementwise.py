@@ -196,28 +196,37 @@ class Abs(Op):
         return g * Tensor._wrap(np.sign(x.data))
 
 
-# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below float32 resolution.
+# Abramowitz & Stegun 7.1.26: erf(a) = 1 - poly(t) * exp(-a*a), t = 1 / (1 + P*a), a >= 0,
+# |error| < 1.5e-7, below float32 resolution.
 _ERF_P = 0.3275911
 _ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
 _erf_exact = np.frompyfunc(math.erf, 1, 1)
 
 
-def erf_array(x):
-    """The error function of an array: exact in float64, to 1.5e-7 (one pass) in float32."""
-    if x.dtype == np.float64:
-        return _erf_exact(x).astype(np.float64)
-    a = np.abs(x)
+def erf_tail(a, scale=1.0):
+    """For a = |z| in float32: (scale * poly(t), exp(-a*a)), so that erf(a) = 1 - poly * exp(-a*a).
+
+    Overwrites `a`. Both arrays come back so that GELU can reuse exp(-z*z), its density.
+    """
     t = a * _ERF_P
     t += 1.0
     np.reciprocal(t, out=t)
-    poly = t * _ERF_A[0]
+    poly = t * (_ERF_A[0] * scale)
     for c in _ERF_A[1:]:
-        poly += c
+        poly += c * scale
         poly *= t
     np.multiply(a, a, out=a)
     np.negative(a, out=a)
     np.exp(a, out=a)
-    poly *= a
+    return poly, a
+
+
+def erf_array(x):
+    """The error function of an array: exact in float64, to 1.5e-7 in float32."""
+    if x.dtype == np.float64:
+        return _erf_exact(x).astype(np.float64)
+    poly, e = erf_tail(np.abs(x))
+    poly *= e
     np.subtract(1.0, poly, out=poly)
     return np.copysign(poly, x, out=poly)
 

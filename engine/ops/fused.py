@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from engine.ops.base import FusedOp
-from engine.ops.elementwise import Erf, erf_array
+from engine.ops.elementwise import Erf, erf_array, erf_tail
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -61,6 +61,21 @@ class LayerNorm(FusedOp):
         return y
 
 
+def gelu_cdf(x):
+    """(Phi(x), exp(-x*x/2)): the normal CDF GELU multiplies by, and the unscaled density."""
+    if x.dtype == np.float64:
+        cdf = erf_array(x * (1.0 / math.sqrt(2.0)))
+        cdf += 1.0
+        cdf *= 0.5
+        return cdf, np.exp(x * x * -0.5)
+    q, e = erf_tail(np.abs(x) * (1.0 / math.sqrt(2.0)), scale=0.5)   # 1 - 2q*e = erf(|x|/sqrt 2)
+    q *= e
+    np.subtract(0.5, q, out=q)
+    np.copysign(q, x, out=q)
+    q += 0.5
+    return q, e
+
+
 class Gelu(FusedOp):
     """x * Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')"""
     name = "gelu"
@@ -70,10 +85,8 @@ class Gelu(FusedOp):
             th = np.tanh((x + x * x * x * 0.044715) * _SQRT_2_OVER_PI)
             ctx.saved = th
             return x * (th + 1.0) * 0.5
-        cdf = erf_array(x * (1.0 / math.sqrt(2.0)))
-        cdf += 1.0
-        cdf *= 0.5
-        ctx.saved = cdf
+        cdf, density = gelu_cdf(x)
+        ctx.saved = (cdf, density)
         return x * cdf
 
     def backward_arrays(ctx, g):
@@ -82,12 +95,12 @@ class Gelu(FusedOp):
             th = ctx.saved
             inner = (x * x * (3 * 0.044715) + 1.0) * _SQRT_2_OVER_PI
             return [g * ((th + 1.0) * 0.5 + x * (1.0 - th * th) * inner * 0.5)]
-        pdf = np.exp(x * x * -0.5)
-        pdf *= x
-        pdf *= _INV_SQRT_2PI
-        pdf += ctx.saved
-        pdf *= g
-        return [pdf]
+        cdf, density = ctx.saved
+        d = x * density                                    # d/dx x*Phi(x) = Phi(x) + x*phi(x)
+        d *= _INV_SQRT_2PI
+        d += cdf
+        d *= g
+        return [d]
 
     def composite(x, approximate):
         if approximate == "tanh":
