@@ -204,7 +204,7 @@ def _backward_node(node, out, g, g_owned, grads, create_graph):
             f"trying to backward through the graph a second time (at '{node.op.name}'): its saved "
             f"values were freed by the first backward; pass retain_graph=True to the first call")
     _check_version(node)
-    pgs = node.op.backward(node, g, out)
+    pgs = node.op.backward(node, g, out) if not state.anomaly else _backward_unchecked(node, g, out)
     if type(pgs) is not tuple:
         pgs = (pgs,)
     shared = len(pgs) > 1 and _shared_arrays(pgs)
@@ -223,6 +223,16 @@ def _backward_node(node, out, g, g_owned, grads, create_graph):
             pg = pg.astype(p.data.dtype)
             owned = True
         _add_grad(grads, p, pg, owned, create_graph)
+
+
+def _backward_unchecked(node, g, out):
+    """The node's backward rule with the per-op forward checks of anomaly mode off, so that a
+    NaN or inf it makes is reported against this node by `_check_backward`, not an inner op."""
+    state.anomaly = False
+    try:
+        return node.op.backward(node, g, out)
+    finally:
+        state.anomaly = True
 
 
 def _shared_arrays(pgs):
