@@ -180,8 +180,14 @@ class Tensor:
         return self.data.tolist()
 
     def astype(self, dtype):
-        """A copy converted to `dtype`; gradients flow back converted to the source dtype."""
-        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+        """A copy converted to `dtype`; gradients flow back converted to the source dtype.
+
+        A cast to an integer or boolean dtype is not differentiable: it gives a constant.
+        """
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            return Tensor._wrap(self.data.astype(dtype))
+        return ops.Cast.apply(self, dtype=dtype)
 
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
