@@ -27,6 +27,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so they "
             f"cannot be clipped; set error_if_nonfinite=False to clip anyway")
     coef = min(max_norm / (total + 1e-6), 1.0)
-    for g in grads:
-        g *= coef
+    if coef < 1.0 or not np.isfinite(total):
+        with np.errstate(invalid="ignore"):  # inf * 0 -> nan, as in torch
+            for g in grads:
+                g *= coef
     return total
