@@ -258,6 +258,8 @@ INDEXES = {               # name: (index for engine/numpy, input shape)
     "int-array": (np.array([2, 0]), (3, 4)),
     "int-array-repeated": (np.array([0, 0, 2, 0]), (3, 4)),
     "int-array-2d-rows": (np.array([[0, 1], [1, 4], [4, 4]]), (5, 3)),
+    "int-array-negative-rows": (np.array([-1, 0, -1, 3]), (4, 3)),
+    "int-array-empty": (np.array([], dtype=np.int64), (4, 3)),
     "two-int-arrays-repeated": ((np.array([0, 1, 1, 1]), np.array([2, 2, 0, 2])), (3, 4)),
     "int-array-and-slice": ((np.array([1, 1, 0]), slice(1, 3)), (3, 4)),
     "slice-and-int-array": ((slice(None), np.array([3, 3, 0])), (2, 4)),
