@@ -1,0 +1,38 @@
+"""`LanguageModel`: what Bigram, MLP and GPT share besides their forward pass."""
+from engine import nn
+from models.sampling import generate
+
+
+class LanguageModel(nn.Module):
+    """Base of the character-level models: `forward(idx, targets=None) -> (logits, loss)`.
+
+    Subclasses set `self.config` (a dataclass with `vocab_size`) and define
+    `forward` and `context_size` (how many past tokens a prediction can see).
+    """
+
+    @property
+    def context_size(self):
+        """How many of the most recent tokens one prediction looks at."""
+        return self.config.block_size
+
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, rng=None):
+        """Sample `max_new_tokens` tokens after the prompts `idx` (B, T); returns an int64 array.
+
+        `temperature` 0 or `top_k=1` is greedy; `rng` is a numpy Generator or a seed
+        (None: the engine's generator). See `models.sampling.generate`.
+        """
+        return generate(self, idx, max_new_tokens, temperature, top_k, rng)
+
+    def configure_optimizer_groups(self, weight_decay):
+        """nanoGPT's parameter groups: decay every matrix (ndim >= 2), not biases or norms.
+
+        Returns `[{'params': [...], 'weight_decay': weight_decay}, {'params': [...],
+        'weight_decay': 0.0}]`, ready for `optim.AdamW(groups, lr=..., betas=...)`; a
+        group that would be empty is left out (the Bigram model has only its table).
+        """
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": float(weight_decay)},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
+        return [g for g in groups if g["params"]]
