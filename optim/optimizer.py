@@ -185,7 +185,8 @@ class Optimizer:
 
     def _validate(self, group):
         """Check one group's hyperparameters (raise ValueError naming the bad one)."""
-        check_nonneg(type(self).__name__, "lr", group["lr"])
+        if "lr" in group:
+            check_nonneg(type(self).__name__, "lr", group["lr"])
 
     # ----- gradients --------------------------------------------------------
     def zero_grad(self, set_to_none=True):
