@@ -5,6 +5,8 @@ A module registers the parameters and sub-modules assigned to its attributes, so
 While a module runs, the ops it records are tagged with that dotted name, which lets
 the graph pictures group nodes by module.
 """
+import weakref
+
 import numpy as np
 
 from engine.grad_mode import state
@@ -28,7 +30,8 @@ class Module:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_name", "")
+        object.__setattr__(self, "_name", "")     # the attribute name it was first registered under
+        object.__setattr__(self, "_owner", None)  # weak reference to the module it was registered in
 
     def __setattr__(self, name, value):
         if "_modules" not in self.__dict__:
@@ -41,6 +44,7 @@ class Module:
             self._modules[name] = value
             if not value._name:
                 object.__setattr__(value, "_name", name)
+                object.__setattr__(value, "_owner", weakref.ref(self))
         object.__setattr__(self, name, value)
 
     def forward(self, *args, **kwargs):
@@ -49,11 +53,20 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         outer = state.scope
-        state.scope = f"{outer}.{self._name}" if outer and self._name else (self._name or outer)
+        if self._owner is not None:  # registered: its dotted name, however it is reached (e.g. a ModuleList loop)
+            state.scope = self._dotted_name()
         try:
             return self.forward(*args, **kwargs)
         finally:
             state.scope = outer
+
+    def _dotted_name(self):
+        """The name `named_modules()` gives this module from the root of its tree (`blocks.0.attn`)."""
+        parts, m = [], self
+        while m._owner is not None and m._owner() is not None:
+            parts.append(m._name)
+            m = m._owner()
+        return ".".join(reversed(parts))
 
     # ----- traversal --------------------------------------------------------
     def named_modules(self, prefix=""):
