@@ -22,7 +22,7 @@ def flatten_state_dict(state_dict, prefix=""):
     def walk(value, path):
         if isinstance(value, np.ndarray):
             key = prefix + ".".join(path)
-            arrays[key] = np.ascontiguousarray(value)
+            arrays[key] = value if value.flags.c_contiguous else value.copy(order="C")
             return {_ARRAY: key}
         if isinstance(value, np.generic):
             return value.item()

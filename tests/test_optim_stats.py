@@ -120,6 +120,20 @@ def test_optimizer_state_survives_safetensors_and_json(tmp_path):
         optim.unflatten_state_dict({}, meta)
 
 
+def test_scalar_parameters_keep_their_shape_through_safetensors(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    theta = Tensor(np.array(0.5), requires_grad=True)
+    opt = optim.Adam([theta])
+    theta.grad = Tensor(np.array(1.0))
+    opt.step()
+    arrays, meta = optim.flatten_state_dict(opt.state_dict())
+    path = str(tmp_path / "scalar.safetensors")
+    safetensors_numpy.save_file(arrays, path)
+    loaded = safetensors_numpy.load_file(path)
+    assert loaded["state.0.exp_avg"].shape == ()
+    optim.Adam([Tensor(np.array(0.5), requires_grad=True)]).load_state_dict(optim.unflatten_state_dict(loaded, meta))
+
+
 def test_lbfgs_state_shapes_are_checked():
     params = [p for _, p in named_params()]
     opt = optim.LBFGS(params)
