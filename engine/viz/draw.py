@@ -1,0 +1,208 @@
+"""`draw_graph`: a computation graph as a `graphviz.Digraph` that teaches.
+
+Forward view: data flows along the arrows from the leaves to the output. Backward
+view: the same layout with the arrows reversed and red, labelled with the
+gradient each edge carries; where an input was broadcast, a pink step shows the
+gradient being summed back to the input's shape (as the engine does).
+"""
+import graphviz
+import numpy as np
+
+from engine.trace import parameter_names, reduced_axes, trace_backward
+from engine.viz.check import check_leaves
+from engine.viz.clusters import Box, choose_layout, cluster_scope, scope_tree
+from engine.viz.graph import read_graph
+from engine.viz.labels import esc, shape_text, values_lines
+from engine.viz.nodes import box_label, node_label, reduce_label
+from engine.viz.style import (DATA_EDGE, EDGE_ATTRS, GRAD_COLOR, GRAPH_ATTRS, MODULE_BORDER, MODULE_FILL,
+                              NODE_ATTRS, caption, legend_rows)
+
+# Ops whose inputs are interchangeable: their edges need no 'a'/'b' labels.
+_SYMMETRIC = {"add", "mul", "maximum"}
+
+
+def _module_classes(params):
+    """{scope: class name} of a Module's sub-modules, named as their ops' scopes are.
+
+    A sub-module records its ops under its full name in the model it belongs to
+    (a GPT's first block runs as `transformer.h.0` even when called on its own), so
+    the names start from that.
+    """
+    if params is None or not hasattr(params, "named_modules"):
+        return {}
+    prefix = params._dotted_name() if hasattr(params, "_dotted_name") else ""
+    return {name: type(m).__name__ for name, m in params.named_modules(prefix)}
+
+
+def _backward_trace(root, params):
+    seed = None if root.data.size == 1 else np.ones(root.shape, dtype=root.dtype)
+    return trace_backward(root, grad=seed, params=params, max_values=4)
+
+
+def _grad_of(node, trace):
+    if trace is not None:
+        return trace.grad(node.tensor)
+    return None if node.tensor.grad is None else node.tensor.grad.data
+
+
+def _box_check(box, checks, names):
+    found = [(names.get(id(n.tensor)) or n.name or "?", checks[id(n.tensor)])
+             for n in box.members if id(n.tensor) in checks]
+    return max(found, key=lambda f: (f[1].rel_err if f[1].rel_err == f[1].rel_err else np.inf), default=None)
+
+
+def _add_nodes(g, layout, classes, grads, checks, names, max_values):
+    """Every visible item, inside nested module clusters."""
+    tree = scope_tree(layout.items)
+    members = {s: [] for s in tree}
+    for item in layout.items:
+        members[cluster_scope(item)].append(item)
+
+    def emit(sub, scope):
+        for item in members[scope]:
+            if isinstance(item, Box):
+                sub.node(item.key, box_label(item, classes.get(item.scope), _box_check(item, checks, names)))
+            else:
+                sub.node(item.key, node_label(item, grads.get(item.key), max_values, checks.get(id(item.tensor))))
+        for child in tree[scope]:
+            with sub.subgraph(name=f"cluster_{child_ids[child]}") as c:
+                title = f"<B>{esc(child)}</B>"
+                if classes.get(child):
+                    title += f" <I>{esc(classes[child])}</I>"
+                c.attr(label=f"<{title}>", style="rounded,filled", fillcolor=MODULE_FILL, color=MODULE_BORDER,
+                       fontsize="11", labeljust="l")
+                emit(c, child)
+
+    child_ids = {s: i for i, s in enumerate(s for s in tree if s)}
+    emit(g, "")
+
+
+def _arg_name(i):
+    return "abcdefgh"[i] if i < 8 else str(i)
+
+
+def _forward_edges(graph, layout):
+    """[(from key, to key, attrs)]: parent to consumer, deduplicated between boxes."""
+    edges, seen = [], set()
+    for n in graph.nodes:
+        for i, p in n.inputs:
+            src, dst = layout.item_of(p), layout.item_of(n)
+            if src is dst:
+                continue
+            collapsed = isinstance(src, Box) or isinstance(dst, Box)
+            if collapsed and (src.key, dst.key) in seen:
+                continue
+            seen.add((src.key, dst.key))
+            attrs = {}
+            if not collapsed and n.op not in _SYMMETRIC and len(n.inputs) + len(n.inlined) > 1:
+                attrs["label"] = _arg_name(i)
+            if not p.tensor.requires_grad:
+                attrs.update(color=DATA_EDGE, style="dashed")
+            edges.append((src.key, dst.key, attrs))
+    return edges
+
+
+def _grad_text(summary):
+    if summary.values is not None:
+        return " ".join(values_lines(summary.values))
+    return shape_text(summary.shape)
+
+
+def _backward_edges(graph, layout, trace):
+    """Red arrows from each op back to its inputs, and 'sum to' steps where the engine reduces.
+
+    Returns (edges, steps): edges as in `_forward_edges` (declared input to op so the
+    layout matches the forward view, drawn pointing back), steps as (key, label).
+    """
+    edges, steps, seen = [], [], set()
+    back = {"dir": "back", "color": GRAD_COLOR, "fontcolor": GRAD_COLOR, "penwidth": "1.3"}
+    for k, row in enumerate(trace.rows):
+        child, parent = graph.node_of(row.output_tensor), graph.node_of(row.input_tensor)
+        src, dst = layout.item_of(parent), layout.item_of(child)
+        if src is dst or (src.key, dst.key) in seen:
+            continue
+        seen.add((src.key, dst.key))
+        contribution = _grad_text(row.contribution)
+        cast = next((note for note in row.notes if note.startswith("cast")), None)
+        if row.raw_shape != row.contribution.shape:
+            step = f"s{k}"
+            axes = reduced_axes(row.raw_shape, row.contribution.shape)
+            steps.append((step, reduce_label(row.raw_shape, row.contribution.shape, axes, cast)))
+            edges.append((src.key, step, dict(back, label=contribution)))
+            edges.append((step, dst.key, dict(back, label=shape_text(row.raw_shape))))
+        else:
+            edges.append((src.key, dst.key, dict(back, label=contribution + (f" ({cast})" if cast else ""))))
+    for n in graph.nodes:  # inputs that get no gradient keep a faint forward arrow
+        for _, p in n.inputs:
+            src, dst = layout.item_of(p), layout.item_of(n)
+            if not p.tensor.requires_grad and src is not dst and (src.key, dst.key) not in seen:
+                seen.add((src.key, dst.key))
+                edges.append((src.key, dst.key, {"color": DATA_EDGE, "style": "dashed"}))
+    return edges, steps
+
+
+def _caption_lines(graph, layout, view, params, auto, edges, check):
+    root = graph.root
+    ops = sum(1 for n in graph.nodes if not n.is_leaf)
+    what = esc(root.name or (root.op or "leaf"))
+    model = f" of {esc(type(params).__name__)}" if hasattr(params, "named_modules") else ""
+    lines = [f"<B>{view} view</B>{model}: output {what} of shape {esc(shape_text(root.tensor.shape))}, "
+             f"{ops} ops, {len(graph.nodes) - ops} leaves"]
+    notes = []
+    if view == "backward":
+        notes.append("red arrows: the gradient flowing back from the output, labelled with what each edge carries "
+                     "(values when small, else the shape)")
+    else:
+        notes.append("arrows: data flowing forward")
+        if any("label" in a for _, _, a in edges):
+            notes.append("a, b: argument order")
+    if any(a.get("style") == "dashed" for _, _, a in edges):
+        notes.append("dashed: no gradient flows there")
+    lines.append("; ".join(notes))
+    if layout.depth:
+        how = "automatically " if auto else ""
+        lines.append(esc(f"modules {how}collapsed at depth={layout.depth} ({len(graph.nodes)} nodes in full; "
+                         f"depth=None draws everything, a bigger depth= shows more)"))
+    if check:
+        lines.append("grad check: float64 central differences at a few elements of each leaf (the worst shown)")
+    return lines
+
+
+def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300, check=False, max_values=16,
+               rankdir=None, legend=True):
+    """Draw the computation graph that produced `root`; returns a `graphviz.Digraph`.
+
+    `params`: a dict name -> Tensor, or an nn.Module whose named parameters label the
+    leaves (and whose module classes name the clusters). `view`: 'forward' (values
+    and the `.grad` fields) or 'backward' (every tensor's gradient d root / d tensor,
+    computed here without touching `.grad`; needs a graph not yet freed by backward).
+    `depth`: None draws every op, an int collapses each module of that nesting depth
+    into one box, 'auto' collapses only when the graph has more than `max_nodes`
+    nodes, as deep as fits. `check=True` compares each leaf's gradient with float64
+    central differences and colours it by the relative error. Tensors of at most
+    `max_values` elements show their values. `rankdir` 'LR' or 'TB' (default: LR for
+    small pictures, TB for big ones); `legend` adds the colour key to the caption.
+    """
+    if view not in ("forward", "backward"):
+        raise ValueError(f"view must be 'forward' or 'backward', not {view!r}")
+    graph = read_graph(root, params)
+    layout = choose_layout(graph, depth, max_nodes)
+    names = parameter_names(params)
+    trace = _backward_trace(root, params) if view == "backward" and root.requires_grad else None
+    grads = {n.key: _grad_of(n, trace) for n in graph.nodes}
+    checks = check_leaves(graph.tensors, root, [n.tensor for n in graph.nodes if n.is_leaf]) if check else {}
+    if rankdir is None:
+        rankdir = "LR" if len(layout.items) <= 30 else "TB"
+    g = graphviz.Digraph("computation_graph", graph_attr=dict(GRAPH_ATTRS, rankdir=rankdir),
+                         node_attr=NODE_ATTRS, edge_attr=EDGE_ATTRS)
+    edges, steps = _backward_edges(graph, layout, trace) if trace is not None else (_forward_edges(graph, layout), [])
+    lines = _caption_lines(graph, layout, view, params, depth == "auto", edges, check)
+    roles = {i.role for i in layout.items if not isinstance(i, Box)}
+    key = legend_rows(roles, bool(layout.boxes), bool(steps), bool(checks)) if legend else ""
+    g.attr(label=caption(lines, key))
+    _add_nodes(g, layout, _module_classes(params), grads, checks, names, max_values)
+    for key_, label in steps:
+        g.node(key_, label)
+    for src, dst, attrs in edges:
+        g.edge(src, dst, **attrs)
+    return g

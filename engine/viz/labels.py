@@ -1,0 +1,103 @@
+"""HTML-like Graphviz labels: escaping any text, and the small tables nodes are drawn with.
+
+Every piece of user text (parameter names, tensor names, scopes) goes through
+`esc`, which makes it safe inside an HTML-like label: `& < > " '` become entities,
+line breaks become `<BR/>`, other control characters are shown as `\\xNN`.
+Backslashes and braces need nothing in HTML-like labels and are kept as they are.
+"""
+import html
+
+import numpy as np
+
+FONT = "Helvetica"
+MONO = "DejaVu Sans Mono"
+
+
+def esc(text):
+    """`text` made safe for an HTML-like label (one `<BR/>` per line break)."""
+    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("<BR/>")
+        elif ord(ch) < 32 or ord(ch) == 127:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(html.escape(ch, quote=True))
+    return "".join(out)
+
+
+def shape_text(shape):
+    """A shape as Python writes it: (4, 3), (4,), ()."""
+    return str(tuple(int(s) for s in shape))
+
+
+def number(v):
+    """A number with 4 significant digits."""
+    return f"{v:.4g}"
+
+
+def values_lines(a):
+    """A small array as text lines, one row of a matrix per line."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return [number(a.item())]
+    if a.dtype.kind == "b":
+        a = a.astype(np.int8)
+    text = np.array2string(a, separator=", ", max_line_width=60, threshold=10**6,
+                           formatter={"float_kind": number, "int": str})
+    return [" ".join(line.split()) for line in text.splitlines()]
+
+
+def attrs_text(attrs, limit=44):
+    """The op's non-tensor arguments in one short line (arrays as their shape)."""
+    parts = []
+    for k, v in attrs.items():
+        if isinstance(v, np.ndarray):
+            v = f"array{shape_text(v.shape)}"
+        elif isinstance(v, tuple) and any(isinstance(x, np.ndarray) for x in v):
+            v = "[" + ", ".join(f"array{shape_text(x.shape)}" if isinstance(x, np.ndarray) else repr(x) for x in v) + "]"
+        elif isinstance(v, np.dtype):
+            v = str(v)
+        else:
+            v = repr(v)
+        parts.append(f"{k}={v}")
+    text = ", ".join(parts)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def cell(content, bgcolor=None, align="CENTER", size=None, color=None, bold=False, face=None, port=None):
+    """One table row holding one cell; `content` is already-escaped HTML."""
+    if bold:
+        content = f"<B>{content}</B>"
+    font = []
+    if size:
+        font.append(f'POINT-SIZE="{size}"')
+    if color:
+        font.append(f'COLOR="{color}"')
+    if face:
+        font.append(f'FACE="{face}"')
+    if font:
+        content = f"<FONT {' '.join(font)}>{content}</FONT>"
+    attrs = f' ALIGN="{align}" BALIGN="{align}"'
+    if bgcolor:
+        attrs += f' BGCOLOR="{bgcolor}"'
+    if port:
+        attrs += f' PORT="{port}"'
+    return f"<TR><TD{attrs}>{content}</TD></TR>"
+
+
+def table(rows, border_color="#555555", bgcolor="white", penwidth=1):
+    """An HTML-like label: a one-column table of `cell` rows."""
+    return (f'<<TABLE BORDER="{penwidth}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" '
+            f'COLOR="{border_color}" BGCOLOR="{bgcolor}">' + "".join(rows) + "</TABLE>>")
+
+
+def value_rows(title, a, color=None):
+    """Rows showing a small array under a title such as 'data' or 'grad'."""
+    lines = values_lines(a)
+    body = "<BR/>".join(esc(line) for line in lines)
+    head = f"<I>{esc(title)}</I> "
+    if len(lines) == 1:
+        return [cell(head + body, align="LEFT", color=color, size=10, face=MONO)]
+    return [cell(head, align="LEFT", color=color, size=10), cell(body, align="LEFT", color=color, size=10, face=MONO)]

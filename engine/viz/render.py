@@ -1,0 +1,49 @@
+"""Writing a picture to a file, and coping without Graphviz's `dot` program.
+
+`save_graph(dot, 'graph.svg')` picks the format from the suffix (svg, png, pdf,
+dot/gv for the DOT text). Without the `dot` program it writes the DOT text next
+to the requested file and says in one line how to install Graphviz.
+"""
+import os
+import shutil
+import sys
+
+import graphviz
+
+_TEXT_FORMATS = ("dot", "gv")
+
+
+def _install_hint(dot_path, path, fmt):
+    return (f"Graphviz's `dot` program is not installed, so {path} was not drawn; wrote the DOT text to "
+            f"{dot_path} instead. Install it (apt-get install graphviz, or brew install graphviz) and run: "
+            f"dot -T{fmt} {dot_path} -o {path}")
+
+
+def save_graph(dot, path, format=None):
+    """Write `dot` (a graphviz.Digraph) to `path` as svg, png, pdf or DOT text; returns the path written.
+
+    `format` defaults to the suffix of `path`. When the `dot` program is missing,
+    the DOT text goes to `path` with a `.dot` suffix, one line on stderr says how to
+    install Graphviz, and that `.dot` path is returned.
+    """
+    path = os.fspath(path)
+    fmt = (format or os.path.splitext(path)[1].lstrip(".") or "svg").lower()
+    if fmt in _TEXT_FORMATS:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(dot.source)
+        return path
+    data = None
+    if shutil.which("dot") is not None:
+        try:
+            data = dot.pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            data = None
+    if data is None:
+        dot_path = os.path.splitext(path)[0] + ".dot"
+        with open(dot_path, "w", encoding="utf-8") as f:
+            f.write(dot.source)
+        print(_install_hint(dot_path, path, fmt), file=sys.stderr)
+        return dot_path
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
