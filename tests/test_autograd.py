@@ -153,6 +153,25 @@ def test_grad_accumulation_does_not_alias_the_first_gradient():
     np.testing.assert_allclose(snapshot, w.data)
 
 
+@pytest.mark.parametrize("fn", [
+    lambda x, y: x + y, lambda x, y: y + x.sum(), lambda x, y: x - y, lambda x, y: x.reshape(2, 3) + y,
+    lambda x, y: concatenate([x, y], 0).T, lambda x, y: x * 1.0 + y.transpose(0, 1),
+    lambda x, y: x[0] + y[:, 1:2].sum(0), lambda x, y: (x + y).sum(0),
+], ids=["add", "add-sum", "sub", "reshape", "concat-T", "transpose", "index", "sum"])
+def test_leaf_grads_own_their_memory_and_accumulate(fn):
+    x, y = leaf(2, 3), leaf(2, 3)
+    out = fn(x, y)
+    seed = Tensor(RNG.standard_normal(out.shape))
+    out.backward(seed, retain_graph=True)
+    first = [x.grad.data.copy(), y.grad.data.copy()]
+    arrays = [x.grad.data, y.grad.data, seed.data, x.data, y.data]
+    for i in range(2):
+        assert not any(np.shares_memory(arrays[i], other) for other in arrays[:i] + arrays[i + 1:])
+    out.backward(seed)
+    np.testing.assert_allclose(x.grad.data, 2 * first[0])
+    np.testing.assert_allclose(y.grad.data, 2 * first[1])
+
+
 def test_backward_seed_is_not_aliased_into_grad():
     x = leaf(3)
     seed = Tensor(np.ones(3))

@@ -134,3 +134,15 @@ def test_repeated_indices_accumulate():
     x = Tensor(np.arange(4.0), requires_grad=True)
     x[np.array([1, 1, 1, 3])].sum().backward()
     np.testing.assert_array_equal(x.grad.data, [0.0, 3.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if len(c.args) > 1], ids=str)
+def test_each_input_alone_gets_the_same_gradient(case):
+    """Backward rules skip inputs that do not require grad; the others must not change."""
+    xs = case.inputs()
+    out = case.fn(*xs)
+    full = grad(weighted_loss(case, out), xs)
+    for i in range(len(xs)):
+        only = [Tensor(a, requires_grad=(j == i)) for j, a in enumerate(case.arrays())]
+        (g,) = grad(weighted_loss(case, case.fn(*only)), only[i])
+        np.testing.assert_allclose(g.data, full[i].data, rtol=1e-12, atol=1e-15)
