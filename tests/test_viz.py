@@ -77,7 +77,7 @@ def test_op_names_shapes_and_dtypes():
     src = draw_graph(loss, params=params).source
     for op in ("<B>matmul</B>", "<B>add</B>", "<B>tanh</B>", "<B>sum</B>"):
         assert op in src
-    assert "(4, 2) float32" in src and "(3, 2) float32" in src and "() float32" in src
+    assert "(4, 2) float32" in src and "(3, 2) float32" in src and "scalar float32" in src
     assert "axis=None, keepdims=False" in src
 
 

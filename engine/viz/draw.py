@@ -8,7 +8,7 @@ gradient being summed back to the input's shape (as the engine does).
 import graphviz
 import numpy as np
 
-from engine.trace import parameter_names, reduced_axes, trace_backward
+from engine.trace import reduced_axes, trace_backward
 from engine.viz.check import check_leaves
 from engine.viz.clusters import Box, choose_layout, cluster_scope, scope_tree
 from engine.viz.graph import read_graph
@@ -21,17 +21,27 @@ from engine.viz.style import (DATA_EDGE, EDGE_ATTRS, GRAD_COLOR, GRAPH_ATTRS, MO
 _SYMMETRIC = {"add", "mul", "maximum"}
 
 
-def _module_classes(params):
+def _module_classes(params, graph):
     """{scope: class name} of a Module's sub-modules, named as their ops' scopes are.
 
-    A sub-module records its ops under its full name in the model it belongs to
-    (a GPT's first block runs as `transformer.h.0` even when called on its own), so
-    the names start from that.
+    A sub-module drawn on its own (a GPT's first block) may have recorded its ops
+    under its full name in the model (`transformer.h.0.attn`): the prefix is found
+    by matching a parameter's module path against the scope of the op that used it.
     """
     if params is None or not hasattr(params, "named_modules"):
         return {}
-    prefix = params._dotted_name() if hasattr(params, "_dotted_name") else ""
-    return {name: type(m).__name__ for name, m in params.named_modules(prefix)}
+    return {name: type(m).__name__ for name, m in params.named_modules(_scope_prefix(graph))}
+
+
+def _scope_prefix(graph):
+    for n in graph.nodes:
+        if n.role != "param" or not n.name or "." not in n.name:
+            continue
+        path = n.name.rsplit(".", 1)[0]
+        for c in n.consumers:
+            if c.scope == path or c.scope.endswith("." + path):
+                return c.scope[:len(c.scope) - len(path)].rstrip(".")
+    return ""
 
 
 def _backward_trace(root, params):
@@ -45,26 +55,31 @@ def _grad_of(node, trace):
     return None if node.tensor.grad is None else node.tensor.grad.data
 
 
-def _box_check(box, checks, names):
-    found = [(names.get(id(n.tensor)) or n.name or "?", checks[id(n.tensor)])
-             for n in box.members if id(n.tensor) in checks]
-    return max(found, key=lambda f: (f[1].rel_err if f[1].rel_err == f[1].rel_err else np.inf), default=None)
+def _box_check(box, checks):
+    """(name, LeafCheck) of the worst-checked leaf inside a collapsed module (NaN counts as worst)."""
+    found = [(n.name or "?", checks[id(n.tensor)]) for n in box.members if id(n.tensor) in checks]
+    return max(found, key=lambda f: np.nan_to_num(f[1].rel_err, nan=np.inf), default=None)
 
 
-def _add_nodes(g, layout, classes, grads, checks, names, max_values):
+def _add_nodes(g, layout, classes, grads, checks, max_values):
     """Every visible item, inside nested module clusters."""
     tree = scope_tree(layout.items)
     members = {s: [] for s in tree}
     for item in layout.items:
         members[cluster_scope(item)].append(item)
 
+    def drawn(scope):  # a module holding nothing but one sub-module adds only a frame: skip it
+        while not members[scope] and len(tree[scope]) == 1:
+            scope = tree[scope][0]
+        return scope
+
     def emit(sub, scope):
         for item in members[scope]:
             if isinstance(item, Box):
-                sub.node(item.key, box_label(item, classes.get(item.scope), _box_check(item, checks, names)))
+                sub.node(item.key, box_label(item, classes.get(item.scope), _box_check(item, checks)))
             else:
                 sub.node(item.key, node_label(item, grads.get(item.key), max_values, checks.get(id(item.tensor))))
-        for child in tree[scope]:
+        for child in map(drawn, tree[scope]):
             with sub.subgraph(name=f"cluster_{child_ids[child]}") as c:
                 title = f"<B>{esc(child)}</B>"
                 if classes.get(child):
@@ -119,7 +134,8 @@ def _backward_edges(graph, layout, trace):
     for k, row in enumerate(trace.rows):
         child, parent = graph.node_of(row.output_tensor), graph.node_of(row.input_tensor)
         src, dst = layout.item_of(parent), layout.item_of(child)
-        if src is dst or (src.key, dst.key) in seen:
+        collapsed = isinstance(src, Box) or isinstance(dst, Box)
+        if src is dst or (collapsed and (src.key, dst.key) in seen):
             continue
         seen.add((src.key, dst.key))
         contribution = _grad_text(row.contribution)
@@ -187,7 +203,6 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
         raise ValueError(f"view must be 'forward' or 'backward', not {view!r}")
     graph = read_graph(root, params)
     layout = choose_layout(graph, depth, max_nodes)
-    names = parameter_names(params)
     trace = _backward_trace(root, params) if view == "backward" and root.requires_grad else None
     grads = {n.key: _grad_of(n, trace) for n in graph.nodes}
     checks = check_leaves(graph.tensors, root, [n.tensor for n in graph.nodes if n.is_leaf]) if check else {}
@@ -200,7 +215,7 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
     roles = {i.role for i in layout.items if not isinstance(i, Box)}
     key = legend_rows(roles, bool(layout.boxes), bool(steps), bool(checks)) if legend else ""
     g.attr(label=caption(lines, key))
-    _add_nodes(g, layout, _module_classes(params), grads, checks, names, max_values)
+    _add_nodes(g, layout, _module_classes(params, graph), grads, checks, max_values)
     for key_, label in steps:
         g.node(key_, label)
     for src, dst, attrs in edges:

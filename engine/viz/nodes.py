@@ -29,8 +29,7 @@ def _check_rows(result):
     where = list(result.element) if result.element else ""
     return color, [
         cell(f"<B>grad check: {word}</B>, rel. error {result.rel_err:.1e}", align="LEFT", size=10),
-        cell(esc(f"analytic {result.analytic:.6g}"), align="LEFT", size=10),
-        cell(esc(f"numeric  {result.numeric:.6g}"), align="LEFT", size=10),
+        cell(esc(f"analytic {result.analytic:.6g}, numeric {result.numeric:.6g}"), align="LEFT", size=10),
     ] + ([cell(esc(f"worst of {result.checked} elements checked: {where}"), align="LEFT", size=9, color=TEXT_DIM)]
          if result.checked > 1 else [])
 
@@ -42,7 +41,7 @@ def node_label(node, grad, max_values, check=None):
     rows = [cell(_title(node), bgcolor=ROLE_COLORS[role])]
     if node.attrs:
         rows.append(cell(esc(attrs_text(node.attrs)), size=9, color=TEXT_DIM))
-    rows.append(cell(esc(f"{shape_text(t.shape)} {t.dtype}"), size=10))
+    rows.append(cell(esc(f"{shape_text(t.shape) if t.ndim else 'scalar'} {t.dtype}"), size=10))
     small = t.data.size <= max_values
     if small:
         rows += value_rows("data", t.data)
