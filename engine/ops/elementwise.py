@@ -95,6 +95,8 @@ class PowScalar(Op):
         p = ctx.attrs["p"]
         if p == 2:
             return g * x * 2.0
+        if p == 0:
+            return g * 0.0  # not 0 * x ** -1, which is NaN at x = 0
         return g * (x ** (p - 1)) * float(p)
 
 
@@ -108,7 +110,10 @@ class Pow(Op):
     def backward(ctx, g, out):
         a, b = ctx.parents
         ga = g * b * a ** (b - 1.0) if a.requires_grad else None
-        gb = g * out * a.log() if b.requires_grad else None
+        gb = None
+        if b.requires_grad:  # a ** b * log a, taken as 0 where a == 0 (as PyTorch) rather than 0 * -inf = NaN
+            one = Tensor._wrap(np.ones((), dtype=a.data.dtype))
+            gb = g * out * Where.apply(a, one, cond=a.data != 0).log()
         return ga, gb
 
 
