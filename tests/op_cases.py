@@ -178,6 +178,11 @@ def _binary_cases():
                lambda T, x: 3.0 * (1.0 + x)),
         OpCase("rpow-scalar-base", ops.Pow, lambda x: 2.0 ** x, lambda x: 2.0 ** x, (Arg((3, 4)),),
                lambda T, x: 2.0 ** x),
+        OpCase("pow-base-zero", ops.Pow, lambda a, b: a ** b, lambda a, b: a ** b,
+               (Arg((4,), "fixed", (0.0, 0.5, 0.0, 2.0)), Arg((4,), "fixed", (2.0, -1.5, 3.0, 0.5))),
+               lambda T, a, b: a ** b, second_order=False),  # log a is undefined just below 0
+        OpCase("pow-scalar-0-at-zero", ops.PowScalar, lambda x: x ** 0, lambda x: x ** 0.0,
+               (Arg((3,), "fixed", (0.0, 1.0, -2.0)),), lambda T, x: x ** 0),
         OpCase("mul-self", ops.Mul, lambda x: x * x, lambda x: x * x, (Arg((3, 4)),), lambda T, x: x * x),
     ]
     for p in (2, 3, 0.5, -1, 1.5, -2.5, 0):
