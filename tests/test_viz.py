@@ -300,3 +300,5 @@ def test_bad_arguments():
         draw_graph(loss, view="sideways")
     with pytest.raises(ValueError, match="depth must be"):
         draw_graph(loss, depth=0)
+    with pytest.raises(ValueError, match="does not require grad"):
+        draw_graph(Tensor([1.0, 2.0]) * 2.0, view="backward")

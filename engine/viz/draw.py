@@ -8,18 +8,14 @@ gradient being summed back to the input's shape (as the engine does).
 import graphviz
 import numpy as np
 
-from engine.trace import reduced_axes, trace_backward
+from engine.trace import trace_backward
 from engine.viz.check import check_leaves
 from engine.viz.clusters import Box, choose_layout, cluster_scope, scope_tree
+from engine.viz.edges import backward_edges, forward_edges
 from engine.viz.graph import read_graph
-from engine.viz.labels import esc, shape_text, values_lines
-from engine.viz.nodes import box_label, node_label, reduce_label
-from engine.viz.style import (DATA_EDGE, EDGE_ATTRS, GRAD_COLOR, GRAPH_ATTRS, MODULE_BORDER, MODULE_FILL,
-                              NODE_ATTRS, caption, legend_rows)
-
-# Ops whose inputs are interchangeable: their edges need no 'a'/'b' labels.
-_SYMMETRIC = {"add", "mul", "maximum"}
-
+from engine.viz.labels import esc, shape_text
+from engine.viz.nodes import box_label, node_label
+from engine.viz.style import EDGE_ATTRS, GRAPH_ATTRS, MODULE_BORDER, MODULE_FILL, NODE_ATTRS, caption, legend_rows
 
 def _module_classes(params, graph):
     """{scope: class name} of a Module's sub-modules, named as their ops' scopes are.
@@ -92,71 +88,6 @@ def _add_nodes(g, layout, classes, grads, checks, max_values):
     emit(g, "")
 
 
-def _arg_name(i):
-    return "abcdefgh"[i] if i < 8 else str(i)
-
-
-def _forward_edges(graph, layout):
-    """[(from key, to key, attrs)]: parent to consumer, deduplicated between boxes."""
-    edges, seen = [], set()
-    for n in graph.nodes:
-        for i, p in n.inputs:
-            src, dst = layout.item_of(p), layout.item_of(n)
-            if src is dst:
-                continue
-            collapsed = isinstance(src, Box) or isinstance(dst, Box)
-            if collapsed and (src.key, dst.key) in seen:
-                continue
-            seen.add((src.key, dst.key))
-            attrs = {}
-            if not collapsed and n.op not in _SYMMETRIC and len(n.inputs) + len(n.inlined) > 1:
-                attrs["label"] = _arg_name(i)
-            if not p.tensor.requires_grad:
-                attrs.update(color=DATA_EDGE, style="dashed")
-            edges.append((src.key, dst.key, attrs))
-    return edges
-
-
-def _grad_text(summary):
-    if summary.values is not None:
-        return " ".join(values_lines(summary.values))
-    return shape_text(summary.shape)
-
-
-def _backward_edges(graph, layout, trace):
-    """Red arrows from each op back to its inputs, and 'sum to' steps where the engine reduces.
-
-    Returns (edges, steps): edges as in `_forward_edges` (declared input to op so the
-    layout matches the forward view, drawn pointing back), steps as (key, label).
-    """
-    edges, steps, seen = [], [], set()
-    back = {"dir": "back", "color": GRAD_COLOR, "fontcolor": GRAD_COLOR, "penwidth": "1.3"}
-    for k, row in enumerate(trace.rows):
-        child, parent = graph.node_of(row.output_tensor), graph.node_of(row.input_tensor)
-        src, dst = layout.item_of(parent), layout.item_of(child)
-        collapsed = isinstance(src, Box) or isinstance(dst, Box)
-        if src is dst or (collapsed and (src.key, dst.key) in seen):
-            continue
-        seen.add((src.key, dst.key))
-        contribution = _grad_text(row.contribution)
-        cast = next((note for note in row.notes if note.startswith("cast")), None)
-        if row.raw_shape != row.contribution.shape:
-            step = f"s{k}"
-            axes = reduced_axes(row.raw_shape, row.contribution.shape)
-            steps.append((step, reduce_label(row.raw_shape, row.contribution.shape, axes, cast)))
-            edges.append((src.key, step, dict(back, label=contribution)))
-            edges.append((step, dst.key, dict(back, label=shape_text(row.raw_shape))))
-        else:
-            edges.append((src.key, dst.key, dict(back, label=contribution + (f" ({cast})" if cast else ""))))
-    for n in graph.nodes:  # inputs that get no gradient keep a faint forward arrow
-        for _, p in n.inputs:
-            src, dst = layout.item_of(p), layout.item_of(n)
-            if not p.tensor.requires_grad and src is not dst and (src.key, dst.key) not in seen:
-                seen.add((src.key, dst.key))
-                edges.append((src.key, dst.key, {"color": DATA_EDGE, "style": "dashed"}))
-    return edges, steps
-
-
 def _caption_lines(graph, layout, view, params, auto, edges, check):
     root = graph.root
     ops = sum(1 for n in graph.nodes if not n.is_leaf)
@@ -193,8 +124,9 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
     and the `.grad` fields) or 'backward' (every tensor's gradient d root / d tensor,
     computed here without touching `.grad`; needs a graph not yet freed by backward).
     `depth`: None draws every op, an int collapses each module of that nesting depth
-    into one box, 'auto' collapses only when the graph has more than `max_nodes`
-    nodes, as deep as fits. `check=True` compares each leaf's gradient with float64
+    into one box, 'auto' draws every op when that makes at most 60 nodes and else
+    collapses as deep as stays within 60. More than `max_nodes` nodes raise
+    `GraphTooLarge`, whose message suggests a depth. `check=True` compares each leaf's gradient with float64
     central differences and colours it by the relative error. Tensors of at most
     `max_values` elements show their values. `rankdir` 'LR' or 'TB' (default: LR for
     small pictures, TB for big ones); `legend` adds the colour key to the caption.
@@ -203,21 +135,21 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
         raise ValueError(f"view must be 'forward' or 'backward', not {view!r}")
     graph = read_graph(root, params)
     layout = choose_layout(graph, depth, max_nodes)
-    trace = _backward_trace(root, params) if view == "backward" and root.requires_grad else None
+    trace = _backward_trace(root, params) if view == "backward" else None
     grads = {n.key: _grad_of(n, trace) for n in graph.nodes}
     checks = check_leaves(graph.tensors, root, [n.tensor for n in graph.nodes if n.is_leaf]) if check else {}
     if rankdir is None:
         rankdir = "LR" if len(layout.items) <= 30 else "TB"
     g = graphviz.Digraph("computation_graph", graph_attr=dict(GRAPH_ATTRS, rankdir=rankdir),
                          node_attr=NODE_ATTRS, edge_attr=EDGE_ATTRS)
-    edges, steps = _backward_edges(graph, layout, trace) if trace is not None else (_forward_edges(graph, layout), [])
+    edges, steps = backward_edges(graph, layout, trace) if trace is not None else (forward_edges(graph, layout), [])
     lines = _caption_lines(graph, layout, view, params, depth == "auto", edges, check)
     roles = {i.role for i in layout.items if not isinstance(i, Box)}
     key = legend_rows(roles, bool(layout.boxes), bool(steps), bool(checks)) if legend else ""
     g.attr(label=caption(lines, key))
     _add_nodes(g, layout, _module_classes(params, graph), grads, checks, max_values)
-    for key_, label in steps:
-        g.node(key_, label)
+    for step_key, label in steps:
+        g.node(step_key, label)
     for src, dst, attrs in edges:
         g.edge(src, dst, **attrs)
     return g

@@ -1,15 +1,14 @@
 """The labels of the drawn things: tensor/op nodes, collapsed-module boxes, reduction steps."""
 import numpy as np
 
-from engine.viz.labels import cell, esc, number, shape_text, table, value_rows, attrs_text
+from engine.viz.labels import attrs_text, cell, esc, number, shape_text, table, value_rows
 from engine.viz.style import BOX_COLOR, GRAD_COLOR, REDUCE_COLOR, ROLE_COLORS, ROLE_TITLES, TEXT_DIM, check_level
 
 
 def _title(node):
     """Bold header text: op name with any inlined constants, or the leaf's name."""
     if node.is_leaf:
-        head = f"<B>{esc(node.name)}</B>" if node.name else f"<I>{esc(ROLE_TITLES[node.role].split(' (')[0])}</I>"
-        return head
+        return f"<B>{esc(node.name)}</B>" if node.name else f"<I>{esc(ROLE_TITLES[node.role].split(' (')[0])}</I>"
     head = f"<B>{esc(node.op)}</B>"
     if node.inlined:
         consts = dict(node.inlined)
