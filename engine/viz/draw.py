@@ -57,12 +57,15 @@ def _box_check(box, checks):
     return max(found, key=lambda f: np.nan_to_num(f[1].rel_err, nan=np.inf), default=None)
 
 
-def _add_nodes(g, layout, classes, grads, checks, max_values):
-    """Every visible item, inside nested module clusters."""
+def _add_nodes(g, layout, classes, grads, checks, max_values, steps):
+    """Every visible item, inside nested module clusters; each 'sum to' step beside its op."""
     tree = scope_tree(layout.items)
     members = {s: [] for s in tree}
     for item in layout.items:
         members[cluster_scope(item)].append(item)
+    beside = {s: [] for s in tree}
+    for key, label, item in steps:
+        beside[cluster_scope(item)].append((key, label))
 
     def drawn(scope):  # a module holding nothing but one sub-module adds only a frame: skip it
         while not members[scope] and len(tree[scope]) == 1:
@@ -75,6 +78,8 @@ def _add_nodes(g, layout, classes, grads, checks, max_values):
                 sub.node(item.key, box_label(item, classes.get(item.scope), _box_check(item, checks)))
             else:
                 sub.node(item.key, node_label(item, grads.get(item.key), max_values, checks.get(id(item.tensor))))
+        for key, label in beside[scope]:
+            sub.node(key, label)
         for child in map(drawn, tree[scope]):
             with sub.subgraph(name=f"cluster_{child_ids[child]}") as c:
                 title = f"<B>{esc(child)}</B>"
@@ -147,9 +152,7 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
     roles = {i.role for i in layout.items if not isinstance(i, Box)}
     key = legend_rows(roles, bool(layout.boxes), bool(steps), bool(checks)) if legend else ""
     g.attr(label=caption(lines, key))
-    _add_nodes(g, layout, _module_classes(params, graph), grads, checks, max_values)
-    for step_key, label in steps:
-        g.node(step_key, label)
+    _add_nodes(g, layout, _module_classes(params, graph), grads, checks, max_values, steps)
     for src, dst, attrs in edges:
         g.edge(src, dst, **attrs)
     return g

@@ -48,7 +48,8 @@ def backward_edges(graph, layout, trace):
     """Red arrows from each op back to its inputs, and 'sum to' steps where the engine reduces.
 
     Returns (edges, steps): edges as in `forward_edges` (declared input to op so the
-    layout matches the forward view, drawn pointing back), steps as (key, label).
+    layout matches the forward view, drawn pointing back), steps as (key, label, the
+    op's item), to be drawn beside that op.
     """
     edges, steps, seen = [], [], set()
     back = {"dir": "back", "color": GRAD_COLOR, "fontcolor": GRAD_COLOR, "penwidth": "1.3"}
@@ -64,7 +65,7 @@ def backward_edges(graph, layout, trace):
         if row.raw_shape != row.contribution.shape:
             step = f"s{k}"
             axes = reduced_axes(row.raw_shape, row.contribution.shape)
-            steps.append((step, reduce_label(row.raw_shape, row.contribution.shape, axes, cast)))
+            steps.append((step, reduce_label(row.raw_shape, row.contribution.shape, axes, cast), dst))
             edges.append((src.key, step, dict(back, label=contribution)))
             edges.append((step, dst.key, dict(back, label=shape_text(row.raw_shape))))
         else:
