@@ -15,6 +15,7 @@ from engine.gradcheck import GradcheckError, gradcheck
 from engine.random import get_rng, get_rng_state, manual_seed, set_rng_state
 from engine import functional, nn  # noqa: E402
 from engine.allocator import tune_malloc
+from engine.trace import trace_backward
 
 MALLOC_TUNED = tune_malloc()  # keep numpy's large temporaries for reuse (see engine/allocator.py)
 
@@ -22,5 +23,5 @@ __all__ = [
     "Tensor", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
     "gradcheck", "GradcheckError", "ShapeError", "manual_seed", "get_rng", "get_rng_state", "set_rng_state",
     "zeros", "ones", "zeros_like", "ones_like", "randn", "rand", "arange", "tensor",
-    "concatenate", "stack", "where", "maximum", "minimum", "functional", "nn", "tune_malloc",
+    "concatenate", "stack", "where", "maximum", "minimum", "functional", "nn", "tune_malloc", "trace_backward",
 ]
