@@ -138,7 +138,11 @@ def _store_grad(t, g, owned, create_graph):
         t.grad.data += g.data
 
 
-def _check_version(node):
+def _check_version(node, out):
+    if out._version and node.op.uses_output:
+        raise RuntimeError(
+            f"the output of '{node.op.name}' (shape {out.shape}) is needed by its backward but was "
+            f"modified in place after it was computed; use an out-of-place op instead")
     if [p._version for p in node.parents] == node.versions:
         return
     for i, (p, v) in enumerate(zip(node.parents, node.versions)):
@@ -203,7 +207,7 @@ def _backward_node(node, out, g, g_owned, grads, create_graph):
         raise RuntimeError(
             f"trying to backward through the graph a second time (at '{node.op.name}'): its saved "
             f"values were freed by the first backward; pass retain_graph=True to the first call")
-    _check_version(node)
+    _check_version(node, out)
     pgs = node.op.backward(node, g, out) if not state.anomaly else _backward_unchecked(node, g, out)
     if type(pgs) is not tuple:
         pgs = (pgs,)

@@ -318,6 +318,24 @@ def test_in_place_change_of_a_saved_tensor_is_detected():
         y.backward()
 
 
+def test_in_place_change_of_an_output_its_backward_reads_is_detected():
+    x = leaf(2)
+    y = x.exp()
+    with no_grad():
+        y += 1.0
+    with pytest.raises(RuntimeError, match="output of 'exp'.*modified in place"):
+        y.sum().backward()
+
+
+def test_in_place_change_of_an_output_its_backward_ignores_is_allowed():
+    x = leaf(2)
+    h = x * 2.0
+    with no_grad():
+        h += 1.0
+    h.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+
+
 def test_in_place_on_a_tensor_that_requires_grad_is_refused_while_recording():
     w = leaf(3)
     with pytest.raises(RuntimeError, match="no_grad"):

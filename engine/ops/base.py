@@ -22,6 +22,7 @@ class Op:
     """A primitive op: subclasses set `name` and define `forward` and `backward`."""
 
     name = None
+    uses_output = False  # True when backward reads `out`: editing it in place is then an error
 
     @classmethod
     def apply(cls, *parents, **attrs):

@@ -63,6 +63,7 @@ class Mul(Op):
 
 class Div(Op):
     """a / b"""
+    uses_output = True
     name = "div"
 
     def forward(ctx, a, b):
@@ -102,6 +103,7 @@ class PowScalar(Op):
 
 class Pow(Op):
     """a ** b with both tensors (d/db = a ** b * log a, defined for a > 0)."""
+    uses_output = True
     name = "pow"
 
     def forward(ctx, a, b):
@@ -119,6 +121,7 @@ class Pow(Op):
 
 class Exp(Op):
     """e ** x"""
+    uses_output = True
     name = "exp"
 
     def forward(ctx, x):
@@ -142,6 +145,7 @@ class Log(Op):
 
 class Tanh(Op):
     """hyperbolic tangent"""
+    uses_output = True
     name = "tanh"
 
     def forward(ctx, x):
@@ -153,6 +157,7 @@ class Tanh(Op):
 
 class Sigmoid(Op):
     """logistic sigmoid, as 0.5 * (1 + tanh(x / 2)): no overflow anywhere"""
+    uses_output = True
     name = "sigmoid"
 
     def forward(ctx, x):
@@ -179,6 +184,7 @@ class Relu(Op):
 
 class Sqrt(Op):
     """square root"""
+    uses_output = True
     name = "sqrt"
 
     def forward(ctx, x):

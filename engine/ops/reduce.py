@@ -72,6 +72,7 @@ class Expand(Op):
 
 class _Extreme(Op):
     """max or min over axes; tied elements share the gradient equally"""
+    uses_output = True
 
     def backward(ctx, g, out):
         x = ctx.parents[0]

@@ -31,6 +31,7 @@ def _shifted(x, axis):
 
 class Softmax(Op):
     """exp(x) / sum(exp(x)) along an axis"""
+    uses_output = True
     name = "softmax"
 
     def forward(ctx, x, axis):
@@ -45,6 +46,7 @@ class Softmax(Op):
 
 class LogSoftmax(Op):
     """x - logsumexp(x) along an axis"""
+    uses_output = True
     name = "log_softmax"
 
     def forward(ctx, x, axis):
@@ -60,6 +62,7 @@ class LogSoftmax(Op):
 
 class LogSumExp(Op):
     """log(sum(exp(x))) along axes"""
+    uses_output = True
     name = "logsumexp"
 
     def forward(ctx, x, axis, keepdims):
