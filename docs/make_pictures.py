@@ -1,0 +1,113 @@
+"""Regenerate every picture in docs/ from the project itself, with one command.
+
+    python docs/make_pictures.py                 # everything
+    python docs/make_pictures.py linreg autodiff # only some groups
+
+Groups:
+  graphs      docs/pictures/make_graph_pictures.py (the model graphs of docs/graphs.md)
+  autodiff    the small expression of docs/autodiff.md: forward and backward views
+  linreg      docs/linear-regression.md: the fitted lines and loss curves
+  optimizers  docs/optimizers.md: optimizer paths on two test surfaces
+
+Every picture is drawn by the project's own code (`engine.viz.draw_graph`,
+`models.plots`, `optim.trajectories`) from runs made here, so the docs show what the
+code does today.
+"""
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PICTURES = ROOT / "docs" / "pictures"
+
+
+def _written(path):
+    print(f"wrote {Path(path).relative_to(ROOT)}")
+
+
+def graphs():
+    """The model graphs, by the graph-pictures script (run as its own program)."""
+    script = PICTURES / "make_graph_pictures.py"
+    subprocess.run([sys.executable, str(script)], cwd=ROOT, check=True)
+
+
+def autodiff_expression():
+    """L = (a*b + c) * f, the expression of autodiff.md: its tensors, leaves named."""
+    from engine import Tensor
+    a = Tensor(2.0, requires_grad=True, name="a")
+    b = Tensor(-3.0, requires_grad=True, name="b")
+    c = Tensor(10.0, requires_grad=True, name="c")
+    f = Tensor(-2.0, requires_grad=True, name="f")
+    e = a * b
+    e.name = "e"
+    d = e + c
+    d.name = "d"
+    L = d * f
+    L.name = "L"
+    return L
+
+
+def autodiff():
+    """The forward view after backward (values and .grad) and the backward view (edge gradients)."""
+    from engine import Tensor
+    from engine.viz import draw_graph, save_graph
+
+    L = autodiff_expression()
+    backward_view = draw_graph(L, view="backward")            # before backward frees the graph
+    L.backward()
+    _written(save_graph(draw_graph(L), PICTURES / "autodiff_expression.png"))
+    _written(save_graph(backward_view, PICTURES / "autodiff_backward.png"))
+
+    x = Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], name="x")
+    w = Tensor([0.5, -1.0, 2.0], requires_grad=True, name="w")
+    s = (x * w).sum()
+    _written(save_graph(draw_graph(s, view="backward"), PICTURES / "autodiff_broadcast.png"))
+
+
+def linreg():
+    """Gradient descent (1000 steps) and one Newton step on the seed example; fits and losses."""
+    from models import least_squares, make_data
+    from models.linreg_run import run_linreg
+    from models.plots import plot_linreg
+
+    quiet = lambda line: None  # noqa: E731
+    with tempfile.TemporaryDirectory() as tmp:
+        gd = run_linreg("sgd", out=tmp, echo=quiet)
+        (PICTURES / "linreg_loss.png").write_bytes((Path(tmp) / "loss.png").read_bytes())
+    _written(PICTURES / "linreg_loss.png")
+    newton = run_linreg("newton", steps=1, echo=quiet)
+    x, y = make_data(100, seed=0)
+    fits = {"gradient descent, lr 0.01, 1000 steps": gd.theta, "Newton, 1 step": newton.theta,
+            "least squares": least_squares(x, y)}
+    losses = {"gradient descent, lr 0.01": gd.losses, "Newton": newton.losses}
+    plot_linreg(x, y, fits, PICTURES / "linreg_fit.png", losses=losses)
+    _written(PICTURES / "linreg_fit.png")
+
+
+def optimizers():
+    """SGD, momentum, Nesterov, RMSprop, Adam and Newton on Rosenbrock and an ill-conditioned bowl."""
+    from optim.trajectories import plot_trajectories
+    path = PICTURES / "optimizer_trajectories.png"
+    plot_trajectories(path, steps=500)
+    _written(path)
+
+
+GROUPS = {"graphs": graphs, "autodiff": autodiff, "linreg": linreg, "optimizers": optimizers}
+
+
+def main(argv):
+    """Run the named groups (all by default); returns the exit code."""
+    unknown = [a for a in argv if a not in GROUPS]
+    if unknown:
+        print(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}", file=sys.stderr)
+        return 2
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    for name in argv or GROUPS:
+        GROUPS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main(sys.argv[1:]))
