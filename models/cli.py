@@ -1,0 +1,370 @@
+"""The ``stepgrad`` command: one argparse program with a subcommand per job.
+
+    stepgrad linreg                     the seed example: fit a line by gradient descent
+    stepgrad train --model gpt ...      train a character-level language model
+    stepgrad sample --checkpoint F      print text from a trained model
+    stepgrad graph --model mlp -o F     draw a model's computation graph
+    stepgrad optimizers -o F.png        draw optimizer paths on two test surfaces
+    stepgrad demo                       all of the above in under three minutes
+
+Every problem the user can fix ends the program with one line
+``stepgrad: error: ...`` and exit status 1 (argparse's usage errors: 2);
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import textwrap
+from typing import Callable, Sequence
+
+from models.checkpoint import CheckpointError
+from models.data import DataError
+from models.metrics import MetricsError
+from models.registry import MODELS
+from models.tokenizer import TokenizerError
+from models.train import (MODEL_DEFAULTS, LM_OPTIMIZERS, TrainConfig, TrainError, TrainingInterrupted,
+                          config_from_checkpoint, make_config, train)
+from optim import OPTIMIZERS
+
+PROG = "stepgrad"
+USER_ERRORS = (DataError, CheckpointError, TokenizerError, TrainError, MetricsError, OSError)
+DEFAULT_TRAIN_OUT = "stepgrad-out"
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are two lines: the usage and the problem."""
+
+    def error(self, message: str) -> None:
+        """Print the one-line usage and ``PROG CMD: error: message``; exit with status 2."""
+        usage = " ".join(self.format_usage().split())
+        hint = f" (see '{self.prog} --help')"
+        self.exit(EXIT_USAGE, f"{usage}\n{self.prog}: error: {' '.join(message.split())}{hint}\n")
+
+
+# ------------------------------------------------------------ argument types
+
+def _number(kind: type, test: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}") from None
+        if not (math.isfinite(value) and test(value)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}")
+        return value
+
+    parse.__name__ = rule  # argparse names the type in some messages
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: v > 0, "a positive number")
+nonneg_float = _number(float, lambda v: v >= 0, "a number >= 0")
+probability = _number(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
+
+
+# ------------------------------------------------------------ the parser
+
+def build_parser() -> Parser:
+    """The ``stepgrad`` argument parser with all subcommands."""
+    parser = Parser(
+        prog=PROG, usage=f"{PROG} {{linreg,train,sample,graph,optimizers,demo}} ...",
+        description="stepgrad: a from-scratch autodiff engine on numpy, its optimizers, a tiny "
+                    "character-level GPT and pictures of computation graphs. New here? Run "
+                    "'stepgrad demo'.",
+        epilog=f"Each command has its own help, e.g. '{PROG} train --help'.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    debug = Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", help="show a full traceback when something fails")
+    _add_linreg(commands, debug)
+    _add_train(commands, debug)
+    _add_sample(commands, debug)
+    _add_graph(commands, debug)
+    _add_optimizers(commands, debug)
+    _add_demo(commands, debug)
+    return parser
+
+
+def _command(commands, name: str, parent: Parser, usage: str, summary: str, description: str,
+             example: str) -> Parser:
+    return commands.add_parser(
+        name, parents=[parent], prog=f"{PROG} {name}", usage=f"{PROG} {name} {usage}", help=summary,
+        description=description, epilog=f"example: {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_linreg(commands, parent: Parser) -> None:
+    cmd = _command(
+        commands, "linreg", parent, "[--optimizer NAME] [--lr LR] [--steps N] [--tol TOL] [--seed N] [--out DIR]",
+        "fit a straight line by gradient descent (the seed example)",
+        "Fit y = theta0 + theta1 * x to 100 points with x ~ U(0,1) and y = 2x + 1 + U(0,1) noise,\n"
+        "starting from theta0 = theta1 = 0 and minimising the mean squared error. Prints the\n"
+        "loss every 100 steps, then the final thetas beside the closed-form least-squares\n"
+        "answer. The loop: compute the loss -> converged? -> gradient -> update -> repeat.",
+        f"{PROG} linreg --optimizer newton --tol 1e-9")
+    cmd.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), metavar="NAME",
+                     help=f"update rule: {', '.join(OPTIMIZERS)} (default: sgd); newton reaches least "
+                          "squares in one step")
+    cmd.add_argument("--lr", type=positive_float, metavar="LR",
+                     help="learning rate (default: 0.01; 1.0 for lbfgs and newton)")
+    cmd.add_argument("--steps", type=positive_int, metavar="N",
+                     help="number of steps (default: 1000; with --tol an upper limit, default 100000)")
+    cmd.add_argument("--tol", type=positive_float, metavar="TOL",
+                     help="stop once a step changes the loss by less than TOL (converged: "
+                          "|loss - previous loss| < TOL) and report the step count (default: off)")
+    cmd.add_argument("--seed", type=nonneg_int, default=0, metavar="N", help="seed of the data set (default: 0)")
+    cmd.add_argument("--out", metavar="DIR",
+                     help="also write metrics.jsonl, loss.png and linreg.png (data and fitted lines) to DIR")
+    cmd.set_defaults(handler=_run_linreg)
+
+
+def _train_defaults_text() -> str:
+    rows = []
+    for name, defaults in MODEL_DEFAULTS.items():
+        items = ", ".join(f"--{key.replace('_', '-')} {value:g}" for key, value in defaults.items())
+        rows.append(_wrap(name, items))
+    common = TrainConfig()
+    rows.append(_wrap("all", f"--optimizer {common.optimizer} (betas {common.betas}), --grad-clip "
+                             f"{common.grad_clip:g}, --seed {common.seed}, 90/10 train/val split"))
+    return ("Defaults per model (any flag overrides them):\n" + "\n".join(rows) + "\n"
+            "gpt is nanoGPT's CPU recipe for tiny Shakespeare (no biases, tied embeddings, GELU).\n"
+            "Weight decay applies to matrices only (ndim >= 2), never to biases or LayerNorm gains.")
+
+
+def _wrap(name: str, text: str) -> str:
+    return textwrap.fill(text, 88, initial_indent=f"  {name:7s} ", subsequent_indent=" " * 10,
+                         break_on_hyphens=False)
+
+
+def _add_train(commands, parent: Parser) -> None:
+    cmd = _command(
+        commands, "train", parent,
+        "[--model {bigram,mlp,gpt}] [--data PATH|shakespeare] [--steps N] [--out DIR] [options]",
+        "train a character-level language model",
+        "Train a bigram, MLP or GPT model on a text file, one character per token. Shows a\n"
+        "progress bar (loss, lr, steps/s, ETA) and writes to --out: metrics.jsonl (one line\n"
+        "per step: step, loss, lr, ms, and val_loss on eval steps), checkpoint.safetensors\n"
+        "(at every eval, at the end and on Ctrl-C) and loss.png. The learning rate warms up\n"
+        "linearly for --warmup-steps, then follows a cosine from --lr down to --min-lr at the\n"
+        "last step. Ctrl-C stops after the current step and saves; --resume continues.\n\n"
+        + _train_defaults_text(),
+        f"{PROG} train --model gpt --data shakespeare --steps 2000 --out out-gpt")
+    cmd.add_argument("--model", choices=list(MODELS), help="which model (default: gpt)")
+    cmd.add_argument("--data", metavar="PATH",
+                     help="a UTF-8 text file, or 'shakespeare' for tiny Shakespeare (downloaded once and "
+                          "cached; offline, Python's own source code is used instead) (default: shakespeare)")
+    cmd.add_argument("--out", metavar="DIR", help=f"output directory (default: {DEFAULT_TRAIN_OUT})")
+    cmd.add_argument("--steps", type=positive_int, metavar="N", help="train until this step (default: per model)")
+    cmd.add_argument("--seed", type=nonneg_int, metavar="N", help="seed of weights, dropout and batches (default: 1337)")
+    cmd.add_argument("--batch-size", type=positive_int, metavar="N", help="sequences per step")
+    cmd.add_argument("--block-size", type=positive_int, metavar="N",
+                     help="characters per sequence; the context length of mlp and gpt")
+    cmd.add_argument("--n-layer", type=positive_int, metavar="N", help="transformer blocks (gpt)")
+    cmd.add_argument("--n-head", type=positive_int, metavar="N", help="attention heads per block (gpt)")
+    cmd.add_argument("--n-embd", type=positive_int, metavar="N", help="embedding width (mlp, gpt)")
+    cmd.add_argument("--n-hidden", type=positive_int, metavar="N", help="hidden units (mlp)")
+    cmd.add_argument("--dropout", type=probability, metavar="P", help="dropout probability (gpt)")
+    cmd.add_argument("--optimizer", choices=list(LM_OPTIMIZERS), metavar="NAME",
+                     help=f"update rule: {', '.join(LM_OPTIMIZERS)} (default: adamw)")
+    cmd.add_argument("--lr", type=positive_float, metavar="LR", help="peak learning rate")
+    cmd.add_argument("--min-lr", type=nonneg_float, metavar="LR", help="learning rate at the last step")
+    cmd.add_argument("--warmup-steps", type=nonneg_int, metavar="N", help="steps of linear warm-up")
+    cmd.add_argument("--weight-decay", type=nonneg_float, metavar="WD", help="weight decay on matrices (0: off)")
+    cmd.add_argument("--grad-clip", type=nonneg_float, metavar="NORM", help="clip the gradient norm to this (0: off)")
+    cmd.add_argument("--eval-interval", type=nonneg_int, metavar="N",
+                     help="evaluate on the val split every N steps and after the last one (0: never)")
+    cmd.add_argument("--eval-iters", type=positive_int, metavar="N", help="val batches per evaluation")
+    cmd.add_argument("--resume", action="store_true",
+                     help="continue the run saved in --out up to --steps, with its own settings")
+    cmd.add_argument("--log-stats", action="store_true",
+                     help="add the optimizer's per-parameter update statistics to metrics.jsonl "
+                          "(key optim_stats)")
+    cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cmd.set_defaults(handler=_run_train)
+
+
+def _add_sample(commands, parent: Parser) -> None:
+    cmd = _command(
+        commands, "sample", parent,
+        "--checkpoint FILE [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--seed N]",
+        "print text generated by a trained model",
+        "Load a checkpoint written by 'stepgrad train' and continue the prompt one character\n"
+        "at a time, sampling each from the model's predicted distribution.",
+        f"{PROG} sample --checkpoint out-gpt/checkpoint.safetensors --prompt 'ROMEO:' --tokens 300")
+    cmd.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint.safetensors file")
+    cmd.add_argument("--prompt", default="\n", metavar="TEXT",
+                     help="text to continue; only characters of the training text (default: a newline)")
+    cmd.add_argument("--tokens", type=nonneg_int, default=500, metavar="N", help="characters to generate (default: 500)")
+    cmd.add_argument("--temperature", type=nonneg_float, default=1.0, metavar="T",
+                     help="below 1 more predictable, above 1 more random, 0 always the likeliest (default: 1)")
+    cmd.add_argument("--top-k", type=positive_int, metavar="K", help="sample only among the K likeliest characters")
+    cmd.add_argument("--seed", type=nonneg_int, metavar="N", help="seed for reproducible text (default: random)")
+    cmd.set_defaults(handler=_run_sample)
+
+
+def _add_graph(commands, parent: Parser) -> None:
+    cmd = _command(
+        commands, "graph", parent, "--model {linreg,bigram,mlp,gpt} [-o FILE] [--format svg|png|dot]",
+        "draw the computation graph of a model's loss",
+        "Build a small model, run one batch through it, compute the loss, call backward and\n"
+        "draw the recorded graph: one box per op (its name and output shape), the parameters\n"
+        "as labelled leaves. Needs Graphviz's 'dot' program for svg and png.",
+        f"{PROG} graph --model mlp -o mlp.svg")
+    cmd.add_argument("--model", default="mlp", choices=["linreg", *MODELS],
+                     help="which model (default: mlp)")
+    cmd.add_argument("-o", "--output", metavar="FILE", help="output file (default: MODEL-graph.FORMAT)")
+    cmd.add_argument("--format", choices=["svg", "png", "dot"],
+                     help="picture format (default: from the file name, else svg)")
+    cmd.set_defaults(handler=_run_graph)
+
+
+def _add_optimizers(commands, parent: Parser) -> None:
+    cmd = _command(
+        commands, "optimizers", parent, "[-o FILE.png] [--steps N]",
+        "draw optimizer paths on two test functions",
+        "Run SGD, momentum, Nesterov, RMSprop, Adam and Newton from the same start on\n"
+        "Rosenbrock's banana valley and on a stretched bowl, and draw their paths over the\n"
+        "contour lines.",
+        f"{PROG} optimizers -o optimizers.png")
+    cmd.add_argument("-o", "--output", metavar="FILE", default="optimizers.png",
+                     help="picture file; the suffix picks the format (default: optimizers.png)")
+    cmd.add_argument("--steps", type=positive_int, default=500, metavar="N", help="steps per optimizer (default: 500)")
+    cmd.set_defaults(handler=_run_optimizers)
+
+
+def _add_demo(commands, parent: Parser) -> None:
+    from models.demo import DEFAULT_OUT, DEFAULT_STEPS
+
+    cmd = _command(
+        commands, "demo", parent, "[--out DIR] [--steps N] [--data PATH|shakespeare]",
+        "the tour: linear regression, a short GPT run, a sample and pictures",
+        "Fit the seed's line by gradient descent, train a small GPT on tiny Shakespeare for\n"
+        f"{DEFAULT_STEPS} steps with a progress bar, print a sample of its text, and draw its loss\n"
+        "curve and computation graph. Takes under three minutes on two cores; at the end it\n"
+        "lists every file it wrote.",
+        f"{PROG} demo --out stepgrad-demo")
+    cmd.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
+    cmd.add_argument("--steps", type=positive_int, default=DEFAULT_STEPS, metavar="N",
+                     help=f"GPT training steps (default: {DEFAULT_STEPS})")
+    cmd.add_argument("--data", metavar="PATH", default="shakespeare",
+                     help="training text (default: shakespeare)")
+    cmd.add_argument("--sample-tokens", type=nonneg_int, default=300, help=argparse.SUPPRESS)
+    cmd.add_argument("--eval-iters", type=positive_int, help=argparse.SUPPRESS)
+    cmd.set_defaults(handler=_run_demo)
+
+
+# ------------------------------------------------------------ the commands
+
+def _run_linreg(args) -> int:
+    from models.linreg_run import main_linreg
+
+    return main_linreg(args)
+
+
+TRAIN_FLAGS = ("model", "data", "steps", "seed", "batch_size", "block_size", "n_layer", "n_head", "n_embd",
+               "n_hidden", "dropout", "optimizer", "lr", "min_lr", "warmup_steps", "weight_decay", "grad_clip",
+               "eval_interval", "eval_iters")
+
+
+def _run_train(args) -> int:
+    given = {key: getattr(args, key) for key in TRAIN_FLAGS}
+    given["log_stats"] = args.log_stats or None
+    out = args.out or DEFAULT_TRAIN_OUT
+    if args.resume:
+        config = config_from_checkpoint(out, **given)
+    else:
+        model = given.pop("model") or "gpt"
+        config = make_config(model, out=out, **given)
+    try:
+        train(config, resume=args.resume, progress=not args.no_progress)
+    except TrainingInterrupted as stop:
+        print(f"{PROG}: interrupted at step {stop.step}; checkpoint saved; continue with: "
+              f"{PROG} train --out {stop.out} --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _run_sample(args) -> int:
+    from models.train import load_model
+
+    model, tokenizer, _ = load_model(args.checkpoint)
+    prompt = args.prompt or "\n"
+    ids = tokenizer.encode(prompt, what="prompt")[None, :]  # (1, T)
+    out = model.generate(ids, args.tokens, temperature=args.temperature, top_k=args.top_k, rng=args.seed
+                         if args.seed is not None else _fresh_seed())
+    print(tokenizer.decode(out[0]))
+    return 0
+
+
+def _fresh_seed() -> int:
+    import secrets
+
+    return secrets.randbits(63)
+
+
+def _run_graph(args) -> int:
+    from models.graph_cmd import main_graph
+
+    return main_graph(args)
+
+
+def _run_optimizers(args) -> int:
+    from optim import plot_trajectories
+
+    plot_trajectories(args.output, steps=args.steps)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _run_demo(args) -> int:
+    from models.demo import run_demo
+
+    try:
+        run_demo(args.out, steps=args.steps, data=args.data, sample_tokens=args.sample_tokens,
+                 eval_iters=args.eval_iters)
+    except TrainingInterrupted as stop:
+        print(f"{PROG}: demo interrupted at step {stop.step}; partial results are in {args.out}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+# ------------------------------------------------------------ entry point
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``stepgrad`` command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except USER_ERRORS as error:
+        if args.debug:
+            raise
+        _error(_one_line(error))
+    except Exception as error:  # noqa: BLE001 - a bug, reported in one line unless --debug
+        if args.debug:
+            raise
+        _error(f"unexpected {type(error).__name__}: {_one_line(error)} (run again with --debug for the traceback)")
+    return EXIT_ERROR
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        text = f"{error.strerror}: {error.filename}"
+    return text or type(error).__name__
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)

@@ -1,0 +1,94 @@
+"""``stepgrad demo``: a newcomer's tour in under three minutes on two cores.
+
+1. the seed example: a straight line fitted by gradient descent, beside the
+   least-squares answer, with its loss curve;
+2. a short GPT run (nanoGPT's CPU recipe at ``DEFAULT_STEPS`` steps instead of
+   2000) on tiny Shakespeare, with a progress bar;
+3. a sample of the text the GPT writes now;
+4. a picture of the computation graph of one GPT training step;
+
+then a list of every file written.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from models.graph_cmd import draw_model_graph
+from models.linreg_run import run_linreg
+from models.train import CHECKPOINT, LOSS_PLOT, METRICS, make_config, prepare_out_dir, train
+
+DEFAULT_OUT = "stepgrad-demo"
+DEFAULT_STEPS = 300  # about a minute of GPT training on two cores
+DEMO_LR, DEMO_MIN_LR, DEMO_WARMUP = 2e-3, 2e-4, 30  # a short run affords a larger rate
+SAMPLE_TEMPERATURE = 0.8
+SAMPLE_SEED = 1337
+
+
+def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: str = "shakespeare",
+             sample_tokens: int = 300, eval_iters: int | None = None,
+             echo: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Run the tour, writing into ``out``; return ``{description: path}`` of the files written."""
+    echo = echo or _echo
+    started = time.perf_counter()
+    out = prepare_out_dir(out)
+    files: dict[str, Path] = {}
+
+    _section(echo, "1/4", "linear regression: fit y = theta0 + theta1 * x by gradient descent (the seed example)")
+    run_linreg("sgd", out=out / "linreg", echo=echo)
+    files["the data with the fitted and the least-squares line, and the loss"] = out / "linreg" / "linreg.png"
+    files["the linear regression's loss curve"] = out / "linreg" / LOSS_PLOT
+
+    _section(echo, "2/4", f"training a small GPT for {steps} steps (the full recipe is 2000: "
+                          f"stepgrad train --model gpt)")
+    config = make_config("gpt", data=data, out=str(out / "gpt"), steps=steps, lr=DEMO_LR, min_lr=DEMO_MIN_LR,
+                         warmup_steps=min(DEMO_WARMUP, steps // 10), eval_interval=max(1, steps // 3),
+                         eval_iters=eval_iters)
+    result = train(config, echo=echo)
+    files["the GPT's training and validation loss"] = result.out / LOSS_PLOT
+    files["one line per training step"] = result.out / METRICS
+    files["the trained GPT (stepgrad sample --checkpoint ...)"] = result.out / CHECKPOINT
+
+    _section(echo, "3/4", f"what the GPT writes now ({sample_tokens} characters, temperature {SAMPLE_TEMPERATURE})")
+    text = _sample(result.model, result.tokenizer, sample_tokens)
+    echo(text)
+    (result.out / "sample.txt").write_text(text, encoding="utf-8")
+    files["that sample"] = result.out / "sample.txt"
+
+    _section(echo, "4/4", "the computation graph of one GPT training step (modules drawn as boxes)")
+    for fmt in ("svg", "png"):
+        files[f"the GPT's graph ({fmt})"] = draw_model_graph("gpt", str(out / f"gpt-graph.{fmt}"), fmt)
+
+    _summary(echo, out, files, time.perf_counter() - started, result.out / CHECKPOINT)
+    return files
+
+
+def _sample(model, tokenizer, tokens: int) -> str:
+    """Text continuing a newline (or the first character of the vocabulary)."""
+    prompt = "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
+    ids = model.generate(tokenizer.encode(prompt)[None, :], tokens, temperature=SAMPLE_TEMPERATURE,
+                         rng=SAMPLE_SEED)  # (1, 1 + tokens)
+    return tokenizer.decode(ids[0])
+
+
+def _section(echo: Callable[[str], None], number: str, title: str) -> None:
+    echo("")
+    echo(f"== {number} {title}")
+
+
+def _summary(echo: Callable[[str], None], out: Path, files: dict[str, Path], seconds: float,
+             checkpoint: Path) -> None:
+    echo("")
+    echo(f"== done in {seconds:.0f} s; everything is in {out}/")
+    width = max(len(str(path)) for path in files.values())
+    for description, path in files.items():
+        echo(f"  {str(path):{width}}  {description}")
+    echo(f"next: stepgrad sample --checkpoint {checkpoint} --prompt 'ROMEO:'")
+    echo("      stepgrad train --model gpt --data shakespeare --out out-gpt   (the full 2000-step recipe)")
+
+
+def _echo(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)

@@ -1,0 +1,167 @@
+"""``stepgrad linreg``: the seed example, fitting y = theta0 + theta1 * x by gradient descent.
+
+The data are 100 points with x ~ U(0, 1) and y = 2x + 1 + U(0, 1) noise (so
+the least-squares line is close to y = 1.5 + 2x).  Both thetas start at 0 and
+the loss is the mean squared error.  The loop is the seed's flowchart:
+
+    compute the loss -> converged? (|loss - previous loss| < tol) -> gradient -> update -> repeat
+
+``lbfgs`` and ``newton`` take a closure that recomputes the loss and its
+gradient (Newton with ``backward(create_graph=True)``, for the Hessian), so
+Newton lands on the least-squares answer in one step.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from engine import Tensor, no_grad
+from engine import functional as F
+from models.linreg import LinearRegression, least_squares, make_data
+from models.metrics import MetricsWriter, read_metrics
+from models.plots import plot_linreg, plot_loss_curve
+from optim import CLOSURE_OPTIMIZERS, create
+
+N_POINTS = 100  # the seed's data set size (see models.linreg.make_data)
+DEFAULT_LR = 0.01  # the seed's rate, for the first-order optimizers
+CLOSURE_LR = 1.0  # lbfgs and newton take whole curvature-scaled steps
+DEFAULT_STEPS = 1000
+MAX_STEPS_WITH_TOL = 100_000  # with --tol, --steps is only a cap
+PRINT_EVERY = 100
+
+
+@dataclass
+class LinregResult:
+    """What a run found: final thetas, the closed-form answer and the loss history."""
+
+    optimizer: str
+    theta: tuple[float, float]  # (theta0, theta1) after the last update
+    least_squares: tuple[float, float]
+    losses: list[float]  # losses[k] = loss after k updates, k = 0 .. steps
+    steps: int  # updates performed
+    converged: bool  # the |delta loss| < tol test fired (always False without tol)
+
+    @property
+    def final_loss(self) -> float:
+        """The loss at the final thetas."""
+        return self.losses[-1]
+
+
+def default_lr(optimizer: str) -> float:
+    """0.01 (the seed's rate) for first-order optimizers, 1.0 for lbfgs and newton."""
+    return CLOSURE_LR if optimizer in CLOSURE_OPTIMIZERS else DEFAULT_LR
+
+
+def run_linreg(optimizer: str = "sgd", lr: float | None = None, steps: int | None = None,
+               tol: float | None = None, seed: int = 0, out: str | Path | None = None,
+               echo: Callable[[str], None] = print) -> LinregResult:
+    """Fit the seed's line with ``optimizer``; print progress through ``echo``.
+
+    ``lr`` defaults to ``default_lr(optimizer)``; ``steps`` to 1000, or to
+    100000 as a cap when ``tol`` is given.  With ``tol`` the loop stops at the
+    first step whose loss differs from the previous one by less than ``tol``.
+    With ``out`` the directory receives ``metrics.jsonl``, ``loss.png`` and
+    ``linreg.png`` (the data, both fitted lines and the loss curve).
+    """
+    lr = default_lr(optimizer) if lr is None else lr
+    steps = steps if steps is not None else (MAX_STEPS_WITH_TOL if tol else DEFAULT_STEPS)
+    x, y = make_data(N_POINTS, seed)  # (100,), (100,)
+    xs, ys = Tensor(x), Tensor(y)
+    model = LinearRegression()
+    opt = create(optimizer, model.parameters(), lr=lr)
+    needs_closure = optimizer in CLOSURE_OPTIMIZERS
+
+    def closure():
+        opt.zero_grad()
+        loss = F.mse_loss(model(xs), ys)  # ()
+        loss.backward(create_graph=optimizer == "newton")
+        return loss
+
+    echo(f"linear regression: y = 2x + 1 + U(0,1) noise, {N_POINTS} points (seed {seed}); "
+         f"theta0 = theta1 = 0; MSE loss; {optimizer}, lr {lr:g}, "
+         + (f"stop when |delta loss| < {tol:g} (at most {_steps(steps)})" if tol else _steps(steps)))
+    metrics = _metrics_writer(out)
+    losses, previous, converged, done = [], None, False, 0
+    try:
+        for step in range(1, steps + 1):
+            start = time.perf_counter()
+            if needs_closure:
+                with no_grad():
+                    loss_value = F.mse_loss(model(xs), ys).item()  # the closure recomputes it with grad
+            else:
+                loss = F.mse_loss(model(xs), ys)  # ()
+                loss_value = loss.item()
+            losses.append(loss_value)
+            if tol and previous is not None and abs(loss_value - previous) < tol:
+                converged = True
+                echo(f"converged after {_steps(done)}: the last step changed the loss by "
+                     f"{abs(loss_value - previous):.3g} (< tol {tol:g})")
+                break
+            if needs_closure:
+                opt.step(closure)
+            else:
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                del loss
+            done, previous = step, loss_value
+            if metrics:
+                metrics.write(step, loss_value, lr, (time.perf_counter() - start) * 1e3)
+            if step % PRINT_EVERY == 0:
+                echo(f"step {step:6d}  loss {loss_value:.6f}")
+    finally:
+        if metrics:
+            metrics.close()
+    if tol and not converged:
+        echo(f"not converged: |delta loss| stayed >= {tol:g} for all {steps} steps")
+    if not converged:  # the loss at the final thetas; a converged run has just computed it
+        with no_grad():
+            losses.append(F.mse_loss(model(xs), ys).item())
+    result = LinregResult(optimizer, (model.theta0.item(), model.theta1.item()), least_squares(x, y),
+                          losses, done, converged)
+    _report(result, echo)
+    if out is not None:
+        _pictures(result, x, y, Path(out), echo)
+    return result
+
+
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
+
+
+def _metrics_writer(out: str | Path | None) -> MetricsWriter | None:
+    if out is None:
+        return None
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return MetricsWriter(Path(out) / "metrics.jsonl")
+
+
+def _report(result: LinregResult, echo: Callable[[str], None]) -> None:
+    label = f"{result.optimizer} ({_steps(result.steps)})"
+    width = max(len(label), len("least squares"))
+    echo(f"final loss {result.final_loss:.6f}")
+    echo(f"{'':{width}}  {'theta0':>10}  {'theta1':>10}")
+    echo(f"{label:{width}}  {result.theta[0]:10.6f}  {result.theta[1]:10.6f}")
+    echo(f"{'least squares':{width}}  {result.least_squares[0]:10.6f}  {result.least_squares[1]:10.6f}")
+
+
+def _pictures(result: LinregResult, x: np.ndarray, y: np.ndarray, out: Path,
+              echo: Callable[[str], None]) -> None:
+    fits = {f"{result.optimizer}, {_steps(result.steps)}": result.theta, "least squares": result.least_squares}
+    plot_linreg(x, y, fits, out / "linreg.png", losses={result.optimizer: result.losses})
+    plot_loss_curve(read_metrics(out / "metrics.jsonl"), out / "loss.png",
+                    title=f"Linear regression ({result.optimizer})", ylabel="mean squared error")
+    echo(f"wrote {out / 'linreg.png'}, {out / 'loss.png'} and {out / 'metrics.jsonl'}")
+
+
+def main_linreg(args) -> int:
+    """Run ``stepgrad linreg`` from parsed command-line ``args``; return the exit code."""
+    run_linreg(args.optimizer, args.lr, args.steps, args.tol, args.seed, args.out,
+               echo=lambda line: print(line, file=sys.stdout, flush=True))
+    return 0

@@ -1,0 +1,260 @@
+"""The ``stepgrad`` command line, end to end through subprocesses (``python -m models ...``).
+
+Everything runs in tmp_path on small generated text; ``shakespeare`` is never
+downloaded (STEPGRAD_OFFLINE, a private cache), so it falls back to the
+standard-library corpus.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.linreg import least_squares, make_data
+from models.linreg_run import run_linreg
+from models.metrics import read_metrics
+from optim import OPTIMIZERS
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs.\n" * 40
+TINY_BIGRAM = ["--model", "bigram", "--batch-size", "4", "--block-size", "8", "--no-progress"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), STEPGRAD_OFFLINE="1", STEPGRAD_CACHE=str(tmp_path / "cache"))
+    env.pop("STEPGRAD_SHAKESPEARE_URL", None)
+    return env
+
+
+@pytest.fixture
+def stepgrad(tmp_path, env):
+    """Run ``python -m models ARGS`` in tmp_path; return the CompletedProcess."""
+    def run(*args, timeout=120):
+        return subprocess.run([sys.executable, "-m", "models", *map(str, args)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    return run
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stepgrad: error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def thetas(stdout, label):
+    match = re.search(rf"^{label}.*?\s(-?\d+\.\d+)\s+(-?\d+\.\d+)$", stdout, re.MULTILINE)
+    assert match, stdout
+    return float(match.group(1)), float(match.group(2))
+
+
+# ------------------------------------------------------------------ linreg
+
+def numpy_gradient_descent(x, y, lr, steps):
+    """The seed's loop written out in float32 numpy: theta <- theta - lr * dMSE/dtheta."""
+    theta0, theta1 = np.float32(0), np.float32(0)
+    for _ in range(steps):
+        err = theta0 + theta1 * x - y  # (100,)
+        theta0 = theta0 - np.float32(lr) * np.float32(2) * err.mean()
+        theta1 = theta1 - np.float32(lr) * np.float32(2) * (err * x).mean()
+    return theta0, theta1
+
+
+def test_linreg_default_run_matches_handwritten_gradient_descent(stepgrad):
+    proc = stepgrad("linreg")
+    assert proc.returncode == 0, proc.stderr
+    loss_lines = [line for line in proc.stdout.splitlines() if line.startswith("step")]
+    assert [int(line.split()[1]) for line in loss_lines] == list(range(100, 1001, 100))
+    x, y = make_data(100, 0)
+    expected = numpy_gradient_descent(x, y, 0.01, 1000)
+    assert thetas(proc.stdout, r"sgd \(1000 steps\)") == pytest.approx(expected, abs=2e-5)
+    assert thetas(proc.stdout, "least squares") == pytest.approx(least_squares(x, y), abs=1e-6)
+
+
+def test_linreg_with_tol_stops_near_least_squares_and_reports_the_step_count(stepgrad):
+    proc = stepgrad("linreg", "--tol", "1e-7")
+    assert proc.returncode == 0, proc.stderr
+    steps = int(re.search(r"converged after (\d+) steps", proc.stdout).group(1))
+    assert 100 < steps < 100_000
+    assert thetas(proc.stdout, rf"sgd \({steps} steps\)") == pytest.approx(
+        least_squares(*make_data(100, 0)), abs=0.05)
+
+
+def test_linreg_newton_lands_on_least_squares_in_one_step(stepgrad, tmp_path):
+    proc = stepgrad("linreg", "--optimizer", "newton", "--steps", "1", "--out", "lin")
+    assert proc.returncode == 0, proc.stderr
+    assert thetas(proc.stdout, r"newton \(1 step\)") == pytest.approx(least_squares(*make_data(100, 0)), abs=1e-4)
+    for name in ("linreg.png", "loss.png"):
+        assert (tmp_path / "lin" / name).read_bytes().startswith(b"\x89PNG")
+    assert [r["step"] for r in read_metrics(tmp_path / "lin" / "metrics.jsonl")] == [1]
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_fits_the_line(name):
+    lr = 0.5 if name == "adagrad" else None  # Adagrad's shrinking steps need a larger start
+    result = run_linreg(name, lr=lr, steps=300, echo=lambda line: None)
+    assert result.steps == 300 and len(result.losses) == 301
+    assert result.losses[0] > 7 and result.final_loss < 0.13  # least squares: 0.094
+
+
+# ------------------------------------------------------------------ train, sample, resume
+
+def test_train_then_sample(stepgrad, tmp_path, corpus):
+    proc = stepgrad("train", *TINY_BIGRAM, "--data", corpus, "--steps", "30", "--eval-interval", "10",
+                    "--out", "run")
+    assert proc.returncode == 0, proc.stderr
+    assert "step 30: train loss" in proc.stdout and "Traceback" not in proc.stderr
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"metrics.jsonl", "checkpoint.safetensors", "loss.png"}
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert len(records) == 30 and [r["step"] for r in records if "val_loss" in r] == [10, 20, 30]
+
+    sample = stepgrad("sample", "--checkpoint", "run/checkpoint.safetensors", "--prompt", "the ",
+                      "--tokens", "40", "--seed", "3")
+    assert sample.returncode == 0, sample.stderr
+    assert sample.stdout.startswith("the ") and len(sample.stdout) == len("the ") + 40 + 1
+    assert set(sample.stdout[:-1]) <= set(TEXT)
+    again = stepgrad("sample", "--checkpoint", "run/checkpoint.safetensors", "--prompt", "the ",
+                     "--tokens", "40", "--seed", "3")
+    assert again.stdout == sample.stdout
+
+
+def test_ctrl_c_saves_and_resume_continues_exactly(stepgrad, tmp_path, corpus, env):
+    args = ["train", *TINY_BIGRAM, "--data", str(corpus), "--steps", "4000", "--eval-interval", "0"]
+    proc = subprocess.Popen([sys.executable, "-m", "models", *args, "--out", "split"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "split" / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while not (metrics.exists() and metrics.stat().st_size > 2000) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert re.search(r"^stepgrad: interrupted at step \d+; checkpoint saved; continue with: "
+                     r"stepgrad train --out split --resume$", stderr, re.MULTILINE), stderr
+    assert 0 < len(read_metrics(metrics)) < 4000
+
+    resumed = stepgrad("train", "--out", "split", "--resume", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    whole = stepgrad(*args, "--out", "whole")
+    assert whole.returncode == 0, whole.stderr
+    split_losses = [r["loss"] for r in read_metrics(metrics)]
+    assert split_losses == [r["loss"] for r in read_metrics(tmp_path / "whole" / "metrics.jsonl")]
+    assert len(split_losses) == 4000
+
+
+# ------------------------------------------------------------------ bad input
+
+@pytest.fixture
+def checkpoint(stepgrad, corpus, tmp_path):
+    proc = stepgrad("train", *TINY_BIGRAM, "--data", corpus, "--steps", "2", "--out", "good")
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path / "good" / "checkpoint.safetensors"
+
+
+def test_damaged_or_foreign_checkpoints_are_refused_in_one_line(stepgrad, checkpoint, tmp_path):
+    raw = bytearray(checkpoint.read_bytes())
+    raw[-5] ^= 0xFF  # flip bits inside the last tensor
+    (tmp_path / "flipped.st").write_bytes(bytes(raw))
+    (tmp_path / "cut.st").write_bytes(bytes(raw[:len(raw) // 2]))
+    (tmp_path / "pickle.pt").write_bytes(b"\x80\x04\x95junk")
+    cases = {"flipped.st": "checksum mismatch", "cut.st": "truncated or damaged",
+             "pickle.pt": "looks like a Python pickle", "missing.st": "file not found"}
+    for name, problem in cases.items():
+        assert_one_line_error(stepgrad("sample", "--checkpoint", name), name, problem)
+
+
+def test_prompt_outside_the_vocabulary_is_one_line(stepgrad, checkpoint):
+    assert_one_line_error(stepgrad("sample", "--checkpoint", checkpoint, "--prompt", "Zürich"),
+                          "prompt contains characters not in the vocabulary: 'Z', 'ü'")
+
+
+def test_bad_data_is_reported_in_one_line(stepgrad, tmp_path, corpus):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "short.txt").write_text("abcdefghij" * 3)
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    cases = [
+        (["--data", "missing.txt"], "data file not found: missing.txt"),
+        (["--data", "empty.txt"], "data file is empty: empty.txt"),
+        (["--data", tmp_path], "data path is a directory"),
+        (["--data", "short.txt", "--block-size", "8"], "corpus too short for block size 8"),
+        (["--data", corpus, "--out", "blocker/run"], "cannot write to output directory blocker/run"),
+        (["--data", corpus, "--n-layer", "2"], "--n-layer does not apply to the bigram model"),
+        (["--data", corpus, "--optimizer", "sgd", "--lr", "1", "--min-lr", "2"], "--min-lr 2 is larger"),
+        (["--data", corpus, "--out", "nowhere", "--resume"], "nothing to resume"),
+    ]
+    for args, problem in cases:
+        assert_one_line_error(stepgrad("train", "--model", "bigram", *args), problem)
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["train", "--model", "transformer"], "argument --model: invalid choice: 'transformer'"),
+    (["train", "--steps", "-5"], "argument --steps: '-5' is not a positive integer"),
+    (["train", "--lr", "0"], "argument --lr: '0' is not a positive number"),
+    (["train", "--dropout", "1.5"], "argument --dropout: '1.5' is not a probability in [0, 1)"),
+    (["linreg", "--lr", "nan"], "argument --lr: 'nan' is not a positive number"),
+    (["linreg", "--optimizer", "adamx"], "argument --optimizer: invalid choice: 'adamx'"),
+    (["sample"], "the following arguments are required: --checkpoint"),
+    (["fly"], "invalid choice: 'fly'"),
+])
+def test_usage_errors_exit_2_with_usage_and_one_line(stepgrad, args, problem):
+    proc = stepgrad(*args)
+    assert proc.returncode == 2
+    usage, message = proc.stderr.strip().splitlines()
+    assert usage.startswith("usage: stepgrad")
+    assert message.startswith("stepgrad") and ": error: " in message and problem in message
+
+
+def test_every_command_has_help_with_an_example(stepgrad):
+    for command in ("linreg", "train", "sample", "graph", "optimizers", "demo"):
+        proc = stepgrad(command, "--help")
+        assert proc.returncode == 0 and "example: stepgrad " + command in proc.stdout, command
+    assert "converged: |loss - previous loss| < TOL" in " ".join(stepgrad("linreg", "--help").stdout.split())
+
+
+# ------------------------------------------------------------------ pictures and the demo
+
+def test_graph_writes_each_format(stepgrad, tmp_path):
+    assert stepgrad("graph", "--model", "linreg", "-o", "lin.svg").returncode == 0
+    assert "<svg" in (tmp_path / "lin.svg").read_text()
+    assert stepgrad("graph", "--model", "bigram", "--format", "png").returncode == 0
+    assert (tmp_path / "bigram-graph.png").read_bytes().startswith(b"\x89PNG")
+    assert stepgrad("graph", "--model", "gpt", "-o", "gpt.dot").returncode == 0
+    dot = (tmp_path / "gpt.dot").read_text()
+    assert dot.startswith("digraph") and "cross_entropy" in dot
+
+
+def test_optimizers_picture(stepgrad, tmp_path):
+    proc = stepgrad("optimizers", "-o", "paths.png", "--steps", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "paths.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_demo_runs_end_to_end_and_lists_what_it_wrote(stepgrad, tmp_path):
+    proc = stepgrad("demo", "--out", "tour", "--steps", "2", "--eval-iters", "1", "--sample-tokens", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "using Python standard-library source" in proc.stderr  # offline fallback, one notice
+    assert "sgd (1000 steps)" in proc.stdout and "least squares" in proc.stdout
+    summary = proc.stdout[proc.stdout.index("== done in"):]
+    for name in ("linreg/linreg.png", "linreg/loss.png", "gpt/loss.png", "gpt/metrics.jsonl",
+                 "gpt/checkpoint.safetensors", "gpt/sample.txt", "gpt-graph.svg", "gpt-graph.png"):
+        assert (tmp_path / "tour" / name).stat().st_size > 0, name
+        assert f"tour/{name}" in summary, name
+    assert len((tmp_path / "tour" / "gpt" / "sample.txt").read_text()) == 21
