@@ -1,0 +1,133 @@
+"""The five figures, each measured for the engine and (if present) PyTorch, as table rows.
+
+Each case takes the run's `Context`, times or measures both frameworks (timings
+interleaved, see `bench.timing`) and appends `Row`s to `ctx.rows`; facts for the
+report's other sections (the equivalence check, the profile, memory details) go to
+`ctx.notes`.
+"""
+import statistics
+from dataclasses import dataclass, field
+
+from bench import flops, gpt_case, memory, micro
+from bench.hotspots import profile_steps
+from bench.timing import interleave
+
+
+@dataclass
+class Row:
+    """One line of the results table: a figure for the engine and for torch (None: not measured).
+
+    `spread` maps "engine"/"torch" to (min, max) over the repeats, for timings.
+    """
+    figure: str
+    unit: str
+    engine: float
+    torch: float = None
+    spread: dict = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What every case needs: sizes, timing plan, torch (or None), GPT batches, thread count, results."""
+    sizes: object
+    plan: object
+    torch: object
+    batches: list
+    threads: int
+    rows: list = field(default_factory=list)
+    notes: dict = field(default_factory=dict)
+
+
+def _timed_row(figure, unit, scale, timings):
+    """A Row from {"engine": Timing, "torch": Timing}: medians and spreads times `scale`."""
+    torch_t = timings.get("torch")
+    return Row(figure, unit, timings["engine"].median * scale, torch_t.median * scale if torch_t else None,
+               {name: tuple(v * scale for v in t.spread) for name, t in timings.items()})
+
+
+def gpt(ctx):
+    """The GPT training step: total and per phase (ms), the equivalence check, the profile."""
+    s, plan, torch = ctx.sizes, ctx.plan, ctx.torch
+    model, opt = gpt_case.build_engine(s, s.vocab_size)
+    contenders = {"engine": gpt_case.engine_step(model, opt, ctx.batches, s.grad_clip)}
+    if torch is not None:
+        ctx.notes["equivalence"] = gpt_case.check_equivalence(torch, s, ctx.batches, s.vocab_size)
+        tmodel, topt = gpt_case.build_torch(torch, s, s.vocab_size, init_from=model)
+        contenders["torch"] = gpt_case.torch_step(torch, tmodel, topt, ctx.batches, s.grad_clip)
+    timings = interleave(contenders, plan.repeats, plan.gpt_number, plan.warmup)
+    ctx.notes["gpt_step_seconds"] = {name: t.median for name, t in timings.items()}
+    ctx.rows.append(_timed_row(
+        f"GPT train step (B={s.batch_size}, T={s.block_size}, n_layer={s.n_layer}, n_head={s.n_head}, "
+        f"n_embd={s.n_embd})", "ms", 1e3, timings))
+    for phase in gpt_case.PHASES:
+        medians = {name: statistics.median(step.phases[phase][plan.warmup:]) * 1e3
+                   for name, step in contenders.items()}
+        ctx.rows.append(Row(f"  {phase}", "ms", medians["engine"], medians.get("torch")))
+    if torch is not None:
+        ctx.notes["final_losses"] = gpt_case.final_losses(model, tmodel, torch, ctx.batches[0])
+        ctx.notes["steps_each"] = contenders["engine"].calls
+    ctx.notes["profile"] = profile_steps(contenders["engine"], plan.profile_steps)
+
+
+def tiny(ctx):
+    """The chain of tiny ops, forward and backward: µs per op."""
+    s = ctx.sizes
+    contenders = {"engine": micro.engine_chain(s)}
+    if ctx.torch is not None:
+        contenders["torch"] = micro.torch_chain(ctx.torch, s)
+    timings = interleave(contenders, ctx.plan.repeats, ctx.plan.tiny_number, ctx.plan.warmup)
+    shape = "x".join(map(str, s.chain_shape))
+    ctx.rows.append(_timed_row(f"{s.chain_ops}-op chain on ({shape}) tensors, fwd+bwd, per op", "µs",
+                               1e6 / s.chain_ops, timings))
+
+
+def mlp(ctx):
+    """The small MLP's Adam step: µs per step."""
+    s = ctx.sizes
+    run, model = micro.engine_mlp(s)
+    contenders = {"engine": run}
+    if ctx.torch is not None:
+        contenders["torch"] = micro.torch_mlp(ctx.torch, s, model)
+    timings = interleave(contenders, ctx.plan.repeats, ctx.plan.mlp_number, ctx.plan.warmup)
+    widths = "-".join(map(str, s.mlp))
+    ctx.rows.append(_timed_row(f"MLP {widths} tanh, MSE, batch {s.mlp_batch}: Adam step", "µs", 1e6, timings))
+
+
+def memory_case(ctx):
+    """Peak memory of GPT steps, each framework in a fresh process (MiB)."""
+    found = {"engine": memory.measure("engine", ctx.sizes, ctx.threads)}
+    if ctx.torch is not None:
+        found["torch"] = memory.measure("torch", ctx.sizes, ctx.threads)
+    ctx.notes["memory"] = found
+    theirs = found.get("torch", {})
+    n = ctx.sizes.memory_steps
+    ctx.rows.append(Row(f"GPT steps' peak memory above the loaded model ({n} steps, RSS)", "MiB",
+                        found["engine"]["rss_delta"], theirs.get("rss_delta")))
+    ctx.rows.append(Row("  process peak RSS (libraries, model, steps)", "MiB",
+                        found["engine"]["rss_peak"], theirs.get("rss_peak")))
+    ctx.rows.append(Row("  engine: numpy peak within one step (tracemalloc)", "MiB",
+                        found["engine"]["tracemalloc_step_peak"]))
+
+
+def flops_case(ctx):
+    """GFLOP/s of a square sgemm (each BLAS's peak) and of the GPT step, and the step's share of the peak."""
+    if "gpt_step_seconds" not in ctx.notes:
+        gpt(ctx)  # the GPT step's time is needed; measure it (its rows join the table)
+    n = ctx.sizes.gemm
+    contenders = {"engine": flops.numpy_gemm(n)}
+    if ctx.torch is not None:
+        contenders["torch"] = flops.torch_gemm(ctx.torch, n)
+    timings = interleave(contenders, ctx.plan.repeats, ctx.plan.gemm_number, ctx.plan.warmup)
+    peak = {name: flops.gemm_flops(n) / t.median / 1e9 for name, t in timings.items()}
+    step_flops = flops.gpt_step_flops(ctx.sizes, ctx.sizes.vocab_size)
+    achieved = {name: step_flops / sec / 1e9 for name, sec in ctx.notes["gpt_step_seconds"].items()}
+    share = {name: 100 * achieved[name] / peak[name] for name in peak}
+    ctx.notes["step_gflop"] = step_flops / 1e9
+    ctx.rows.append(Row(f"sgemm {n}x{n} @ {n}x{n} float32 (numpy's BLAS vs torch's)", "GFLOP/s",
+                        peak["engine"], peak.get("torch")))
+    ctx.rows.append(Row(f"GPT step, {step_flops / 1e9:.3g} GFLOP of matmuls", "GFLOP/s",
+                        achieved["engine"], achieved.get("torch")))
+    ctx.rows.append(Row("  share of its own sgemm peak", "%", share["engine"], share.get("torch")))
+
+
+CASES = {"gpt": gpt, "tiny": tiny, "mlp": mlp, "memory": memory_case, "flops": flops_case}

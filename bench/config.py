@@ -1,0 +1,50 @@
+"""Sizes of everything the benchmark measures: nanoGPT's CPU recipe, or tiny ones for smoke tests."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Problem sizes and how often each figure is measured.
+
+    The GPT fields are nanoGPT's CPU recipe (its `train_shakespeare_char` config
+    shrunk for CPU); `chain_ops` is the length of the tiny-op chain, `mlp` the
+    MLP's layer widths and `mlp_batch` its rows; `gemm` the side of the square
+    float32 matmul that measures each BLAS's peak.
+    """
+    batch_size: int = 12
+    block_size: int = 64
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    vocab_size: int = 65
+    lr: float = 1e-3
+    betas: tuple = (0.9, 0.99)
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    chain_ops: int = 200
+    chain_shape: tuple = (4,)
+    mlp: tuple = (16, 32, 4)
+    mlp_batch: int = 32
+    gemm: int = 1024
+    memory_steps: int = 5
+
+    @property
+    def tokens(self):
+        """Tokens per GPT step (B * T)."""
+        return self.batch_size * self.block_size
+
+
+RECIPE = Sizes()
+TINY = Sizes(batch_size=2, block_size=8, n_layer=1, n_head=2, n_embd=16, chain_ops=20, gemm=64, memory_steps=2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How often to time each figure: `repeats` interleaved blocks of `number` calls each."""
+    repeats: int
+    gpt_number: int = 3
+    tiny_number: int = 20
+    mlp_number: int = 50
+    gemm_number: int = 3
+    warmup: int = 3
+    profile_steps: int = 10

@@ -1,0 +1,82 @@
+"""A description of the machine and software a benchmark ran on."""
+import ctypes
+import datetime
+import os
+import platform
+
+import numpy as np
+
+from bench.threads import openblas, openblas_threads
+
+THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "STEPGRAD_MALLOC_TUNING")
+
+
+def cpu_model():
+    """The CPU's model name and the SIMD extensions BLAS cares about, from /proc/cpuinfo."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                if model != "unknown" and flags:
+                    break
+    except OSError:
+        pass
+    simd = [f for f in ("avx2", "fma", "avx512f") if f in flags]
+    return f"{model} ({', '.join(simd)})" if simd else model
+
+
+def numpy_blas():
+    """numpy's BLAS as its build reports it (name and version), e.g. 'scipy-openblas 0.3.31'."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except (KeyError, TypeError):
+        return "unknown"
+
+
+def openblas_runtime():
+    """OpenBLAS's runtime view: (config string with the kernel it picked, thread count), or None."""
+    found = openblas()
+    if found is None:
+        return None
+    lib, prefix, suffix = found
+    get_config = getattr(lib, f"{prefix}get_config{suffix}", None)
+    config = "?"
+    if get_config is not None:
+        get_config.restype = ctypes.c_char_p
+        config = get_config().decode()
+    return config, openblas_threads()
+
+
+def describe(torch, torch_info):
+    """An ordered dict of label -> text describing this machine and run."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "CPU": cpu_model(),
+        "cores": f"{os.cpu_count()} logical, {len(os.sched_getaffinity(0))} usable by this process",
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": platform.python_version(),
+        "numpy": np.__version__,
+        "numpy BLAS": numpy_blas(),
+    }
+    runtime = openblas_runtime()
+    if runtime is not None:
+        info["OpenBLAS at run time"] = f"{runtime[0].strip()}; {runtime[1]} threads"
+    if torch is not None:
+        info["torch"] = torch.__version__
+        info.update({k: str(v) for k, v in torch_info.items()})
+    else:
+        info["torch"] = "absent (engine figures only)"
+    for name in THREAD_ENV:
+        info[name] = os.environ.get(name, "not set")
+    import engine
+    info["engine malloc tuning"] = "applied" if engine.MALLOC_TUNED else "not applied"
+    if load is not None:
+        info["load average at start (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in load)
+    return info

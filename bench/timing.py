@@ -1,0 +1,41 @@
+"""Interleaved timing: A, B, A, B, ... so that machine noise hits every contender alike."""
+import statistics
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Timing:
+    """Seconds per call of one contender, one value per interleaved block."""
+    samples: list
+
+    @property
+    def median(self):
+        """Median seconds per call over the blocks."""
+        return statistics.median(self.samples)
+
+    @property
+    def spread(self):
+        """(min, max) seconds per call over the blocks."""
+        return min(self.samples), max(self.samples)
+
+
+def interleave(contenders, repeats, number, warmup=1):
+    """Time each callable in `contenders` (name -> fn) in alternating blocks.
+
+    Every contender is first called `warmup` times. Then, `repeats` times over,
+    each contender in turn runs a block of `number` calls; a block's seconds per
+    call is one sample. Returns name -> `Timing`. Garbage collection stays on, as
+    in a real training loop.
+    """
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    samples = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[name].append((time.perf_counter() - start) / number)
+    return {name: Timing(s) for name, s in samples.items()}

@@ -1,0 +1,145 @@
+"""The benchmark (`python -m bench`) runs end to end and writes a well-formed report.
+
+Smoke tests at tiny sizes and one repeat, with PyTorch importable and with it made
+unimportable; they check the table's shape and the report's sections, never the
+timings (a benchmark measures speed; a test must not depend on it).
+"""
+import importlib.metadata
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import flops
+from bench.config import RECIPE, TINY
+from bench.timing import interleave
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+HIDE_TORCH = "import sys; sys.modules['torch'] = None; "  # `import torch` now raises ImportError
+GPT_ROWS = ["GPT train step", "forward", "backward", "clip", "optimizer"]
+ALL_ROWS = GPT_ROWS + ["200-op chain", "MLP 16-32-4", "peak memory", "process peak RSS", "tracemalloc",
+                       "float32 (numpy's BLAS vs torch's)", "GPT step,", "share of its own sgemm peak"]
+
+
+def run_bench(tmp_path, *args, prelude="", env=None):
+    """Run the benchmark's `main` in a fresh interpreter; returns (completed process, report text)."""
+    out = tmp_path / "bench.md"
+    argv = ["--tiny", "--quick", "--repeats", "1", "--out", str(out), *args]
+    code = f"{prelude}from bench.run import main; raise SystemExit(main({argv!r}))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done, out.read_text()
+
+
+def results_rows(report):
+    """The cells of the '## Results' markdown table, checking its header and separator."""
+    section = report.split("## Results\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    assert lines[0] == "| figure | unit | engine | torch | engine/torch |"
+    assert lines[1] == "|---|---|---:|---:|---:|"
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    assert rows and all(len(r) == 5 for r in rows)
+    return rows
+
+
+def number(cell):
+    """A table cell as a float, or None for '—'."""
+    return None if cell == "—" else float(cell)
+
+
+def find_row(rows, text):
+    """The one row whose figure contains `text`."""
+    found = [r for r in rows if text in r[0].replace("&nbsp;", "")]
+    assert len(found) == 1, (text, [r[0] for r in rows])
+    return found[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_TORCH, reason="the side-by-side run needs torch")
+def test_full_run_with_torch(tmp_path):
+    done, report = run_bench(tmp_path)
+    rows = results_rows(report)
+    for text in ALL_ROWS:
+        find_row(rows, text.replace("200", str(TINY.chain_ops)))
+    for figure, unit, engine, torch, ratio in rows:
+        if "tracemalloc" in figure:
+            assert number(engine) > 0 and torch == "—" and ratio == "—"
+            continue
+        assert number(engine) >= 0 and number(torch) >= 0, figure
+        assert ratio == "—" if number(torch) == 0 else number(ratio) >= 0, figure
+        if number(engine) >= 1 and number(torch) >= 1:  # shown to 3+ significant figures
+            assert number(ratio) == pytest.approx(number(engine) / number(torch), rel=0.02, abs=0.01), figure
+    assert "Verdict: same computation" in report
+    for section in ("## Where the time goes", "## Method", "## Machine", "## Reproduce"):
+        assert section in report
+    assert f"- torch: {importlib.metadata.version('torch')}" in report
+    assert "torch intra-op threads: 2" in report
+    assert "GPT train step" in done.stdout  # the table is printed too
+
+
+@pytest.mark.slow
+def test_full_run_without_torch_importable(tmp_path):
+    _, report = run_bench(tmp_path, prelude=HIDE_TORCH)
+    rows = results_rows(report)
+    for text in ALL_ROWS:
+        figure, _, engine, torch, ratio = find_row(rows, text.replace("200", str(TINY.chain_ops)))
+        assert number(engine) >= 0 and torch == "—" and ratio == "—", figure
+    assert "PyTorch was absent" in report
+    assert "Not checked: torch was absent." in report
+    assert "- torch: absent" in report
+    assert "| `engine/" in report  # the profile names engine functions
+
+
+def test_env_var_hides_torch_and_only_selects(tmp_path):
+    _, report = run_bench(tmp_path, "--only", "tiny", env={"STEPGRAD_BENCH_NO_TORCH": "1"})
+    rows = results_rows(report)
+    assert [r[0] for r in rows] == [f"{TINY.chain_ops}-op chain on (4) tensors, fwd+bwd, per op"]
+    assert rows[0][3] == "—"
+    assert "Not profiled" in report
+    assert "python -m bench --tiny --quick --repeats 1" in report  # the command to reproduce
+
+
+def test_unknown_figure_is_a_usage_error(tmp_path):
+    code = "from bench.run import main; main(['--only', 'gpt,speed', '--out', 'x.md'])"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert "unknown figure(s) speed" in done.stderr
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_missing_data_file_is_a_one_line_error(tmp_path):
+    code = "from bench.run import main; raise SystemExit(main(['--data', 'missing.txt', '--out', 'x.md']))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["bench: data file not found: missing.txt"]
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_interleave_alternates_blocks_after_warmup():
+    calls = []
+    timings = interleave({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                         repeats=2, number=2, warmup=1)
+    assert "".join(calls) == "ab" + "aabb" * 2
+    assert [len(t.samples) for t in timings.values()] == [2, 2]
+    assert all(t.spread[0] <= t.median <= t.spread[1] for t in timings.values())
+
+
+def test_flop_count_of_the_recipe():
+    # per token: 6 * (4*12*128^2 + 128*65) matmul weights + attention 12 * 4 * 64 * 128
+    assert flops.gpt_matmul_params(RECIPE, 65) == 794_752
+    assert flops.gpt_step_flops(RECIPE, 65) == (6 * 794_752 + 12 * 4 * 64 * 128) * 12 * 64
+    assert flops.gemm_flops(1024) == 2 * 1024 ** 3
+
+
+def test_matmul_weight_count_matches_the_model():
+    from bench.gpt_case import build_engine
+    model, _ = build_engine(RECIPE, 65)
+    matrices = sum(p.size for name, p in model.named_parameters() if p.ndim == 2 and "wpe" not in name)
+    assert flops.gpt_matmul_params(RECIPE, 65) == matrices
