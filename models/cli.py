@@ -160,7 +160,8 @@ def _add_train(commands, parent: Parser) -> None:
                           "cached; offline, Python's own source code is used instead) (default: shakespeare)")
     cmd.add_argument("--out", metavar="DIR", help=f"output directory (default: {DEFAULT_TRAIN_OUT})")
     cmd.add_argument("--steps", type=positive_int, metavar="N", help="train until this step (default: per model)")
-    cmd.add_argument("--seed", type=nonneg_int, metavar="N", help="seed of weights, dropout and batches (default: 1337)")
+    cmd.add_argument("--seed", type=nonneg_int, metavar="N",
+                     help="seed of weights, dropout and batches (default: 1337)")
     cmd.add_argument("--batch-size", type=positive_int, metavar="N", help="sequences per step")
     cmd.add_argument("--block-size", type=positive_int, metavar="N",
                      help="characters per sequence; the context length of mlp and gpt")
@@ -197,9 +198,11 @@ def _add_sample(commands, parent: Parser) -> None:
         "at a time, sampling each from the model's predicted distribution.",
         f"{PROG} sample --checkpoint out-gpt/checkpoint.safetensors --prompt 'ROMEO:' --tokens 300")
     cmd.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint.safetensors file")
-    cmd.add_argument("--prompt", default="\n", metavar="TEXT",
-                     help="text to continue; only characters of the training text (default: a newline)")
-    cmd.add_argument("--tokens", type=nonneg_int, default=500, metavar="N", help="characters to generate (default: 500)")
+    cmd.add_argument("--prompt", metavar="TEXT",
+                     help="text to continue, made of characters of the training text (default: a newline, "
+                          "or the first character of the vocabulary if it has none)")
+    cmd.add_argument("--tokens", type=nonneg_int, default=500, metavar="N",
+                     help="characters to generate (default: 500)")
     cmd.add_argument("--temperature", type=nonneg_float, default=1.0, metavar="T",
                      help="below 1 more predictable, above 1 more random, 0 always the likeliest (default: 1)")
     cmd.add_argument("--top-k", type=positive_int, metavar="K", help="sample only among the K likeliest characters")
@@ -233,7 +236,8 @@ def _add_optimizers(commands, parent: Parser) -> None:
         f"{PROG} optimizers -o optimizers.png")
     cmd.add_argument("-o", "--output", metavar="FILE", default="optimizers.png",
                      help="picture file; the suffix picks the format (default: optimizers.png)")
-    cmd.add_argument("--steps", type=positive_int, default=500, metavar="N", help="steps per optimizer (default: 500)")
+    cmd.add_argument("--steps", type=positive_int, default=500, metavar="N",
+                     help="steps per optimizer (default: 500)")
     cmd.set_defaults(handler=_run_optimizers)
 
 
@@ -290,10 +294,10 @@ def _run_train(args) -> int:
 
 
 def _run_sample(args) -> int:
-    from models.train import load_model
+    from models.train import default_prompt, load_model
 
     model, tokenizer, _ = load_model(args.checkpoint)
-    prompt = args.prompt or "\n"
+    prompt = args.prompt or default_prompt(tokenizer)
     ids = tokenizer.encode(prompt, what="prompt")[None, :]  # (1, T)
     out = model.generate(ids, args.tokens, temperature=args.temperature, top_k=args.top_k, rng=args.seed
                          if args.seed is not None else _fresh_seed())

@@ -19,7 +19,7 @@ from typing import Callable
 
 from models.graph_cmd import draw_model_graph
 from models.linreg_run import run_linreg
-from models.train import CHECKPOINT, LOSS_PLOT, METRICS, make_config, prepare_out_dir, train
+from models.train import CHECKPOINT, LOSS_PLOT, METRICS, default_prompt, make_config, prepare_out_dir, train
 
 DEFAULT_OUT = "stepgrad-demo"
 DEFAULT_STEPS = 300  # about a minute of GPT training on two cores
@@ -67,10 +67,9 @@ def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: st
 
 
 def _sample(model, tokenizer, tokens: int) -> str:
-    """Text continuing a newline (or the first character of the vocabulary)."""
-    prompt = "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
-    ids = model.generate(tokenizer.encode(prompt)[None, :], tokens, temperature=SAMPLE_TEMPERATURE,
-                         rng=SAMPLE_SEED)  # (1, 1 + tokens)
+    """Text continuing the default prompt (a newline)."""
+    prompt = tokenizer.encode(default_prompt(tokenizer))[None, :]  # (1, 1)
+    ids = model.generate(prompt, tokens, temperature=SAMPLE_TEMPERATURE, rng=SAMPLE_SEED)  # (1, 1 + tokens)
     return tokenizer.decode(ids[0])
 
 

@@ -18,7 +18,7 @@ from engine import Tensor, manual_seed
 from engine import functional as F
 from models.linreg import LinearRegression, make_data
 from models.registry import build_model
-from models.train import _model_config, make_config
+from models.train import make_config, model_config_for
 
 GRAPH_VOCAB = 65  # tiny Shakespeare's character count
 FORMATS = ("svg", "png", "dot")
@@ -32,7 +32,7 @@ def model_loss(model_name: str, seed: int = 0) -> tuple[Tensor, object]:
         x, y = make_data(100, seed)  # (100,), (100,)
         return F.mse_loss(model(Tensor(x)), Tensor(y)), model
     config = make_config(model_name)
-    model = build_model(model_name, _model_config(config, GRAPH_VOCAB))
+    model = build_model(model_name, model_config_for(config, GRAPH_VOCAB))
     idx = np.random.default_rng(seed).integers(0, GRAPH_VOCAB, (config.batch_size, config.block_size + 1))
     _, loss = model(idx[:, :-1], idx[:, 1:])  # inputs (B, T), targets shifted by one
     return loss, model

@@ -230,7 +230,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
 
     # ---- initialise: model, optimizer, random streams (or restore them all)
     manual_seed(config.seed)
-    model_config = _model_config(config, tokenizer.vocab_size)
+    model_config = model_config_for(config, tokenizer.vocab_size)
     model = build_model(config.model, model_config)
     optimizer = _make_optimizer(model, config)
     batch_rng = np.random.default_rng([config.seed, 1])
@@ -253,50 +253,50 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                disable=not progress, desc=config.model)
     loss_value = val_loss = None
     step_ms: list[float] = []
-    try:
-        # a diverging run is caught by the finite-loss check, with one clear message, not numpy warnings
-        with metrics, bar, _DeferredInterrupt() as interrupt, np.errstate(invalid="ignore", over="ignore",
-                                                                         divide="ignore"):
-            while step < config.steps:  # done? stop
-                start = time.perf_counter()
-                lr = get_lr(step, config.lr, config.min_lr, config.warmup_steps, config.steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                x, y = dataset.get_batch("train", config.batch_size, config.block_size, batch_rng)  # (B, T), (B, T)
-                logits, loss = model(x, y)  # (B, T, vocab), ()
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    raise TrainError(f"the loss became {loss_value} at step {step + 1}; "
-                                     f"try a smaller --lr (now {config.lr:g}) or --grad-clip 1")
-                optimizer.zero_grad()
-                loss.backward()  # gradient
-                if config.grad_clip > 0:
-                    clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()  # update
-                del logits, loss  # free this step's graph before the next one is built
-                step += 1
-                step_ms.append((time.perf_counter() - start) * 1e3)
-                bar.set_postfix(_postfix(loss_value, lr, val_loss), refresh=False)
-                bar.update(1)
+    # a diverging run is caught by the finite-loss check, with one clear message, not numpy warnings
+    with metrics, bar, _DeferredInterrupt() as interrupt, np.errstate(invalid="ignore", over="ignore",
+                                                                     divide="ignore"):
+        while step < config.steps:  # done? stop
+            # ---- one step: the loss, its gradient, the update
+            start = time.perf_counter()
+            lr = get_lr(step, config.lr, config.min_lr, config.warmup_steps, config.steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y = dataset.get_batch("train", config.batch_size, config.block_size, batch_rng)  # (B, T), (B, T)
+            logits, loss = model(x, y)  # (B, T, vocab), ()
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise TrainError(f"the loss became {loss_value} at step {step + 1}; "
+                                 f"try a smaller --lr (now {config.lr:g})")
+            optimizer.zero_grad()
+            loss.backward()  # gradient
+            if config.grad_clip > 0:
+                clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()  # update
+            del logits, loss  # free this step's graph before the next one is built
+            step += 1
+            step_ms.append((time.perf_counter() - start) * 1e3)
+            bar.set_postfix(_postfix(loss_value, lr, val_loss), refresh=False)
+            bar.update(1)
 
-                evaluating = config.eval_interval > 0 and (step % config.eval_interval == 0
-                                                           or step == config.steps)
-                record_val = None
-                if evaluating:
-                    val_loss = record_val = evaluate(model, dataset, config)
-                    bar.write(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}",
-                              file=sys.stdout)
-                extra = {"optim_stats": optimizer.last_step_stats()} if config.log_stats else {}
-                metrics.write(step, loss_value, lr, step_ms[-1], record_val, **extra)
-                if evaluating:
-                    save()
-                if interrupt.requested:
-                    save()
-                    raise TrainingInterrupted(step, out)
-        if not evaluating:
-            save()
-    finally:
-        _plot(out, config)
+            # ---- evaluate, log, save
+            evaluating = config.eval_interval > 0 and (step % config.eval_interval == 0
+                                                       or step == config.steps)
+            step_val = evaluate(model, dataset, config) if evaluating else None
+            if evaluating:
+                val_loss = step_val
+                bar.write(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}",
+                          file=sys.stdout)
+            extra = {"optim_stats": optimizer.last_step_stats()} if config.log_stats else {}
+            metrics.write(step, loss_value, lr, step_ms[-1], step_val, **extra)
+            if evaluating or interrupt.requested:
+                save()
+            if interrupt.requested:
+                _plot(out, config)
+                raise TrainingInterrupted(step, out)
+    if not evaluating:
+        save()
+    _plot(out, config)
     echo(f"done: step {step}, train loss {loss_value:.4f}"
          + (f", val loss {val_loss:.4f}" if val_loss is not None else "")
          + f", {np.median(step_ms):.1f} ms/step; wrote {checkpoint.name}, {METRICS} and {LOSS_PLOT} in {out}")
@@ -334,8 +334,8 @@ def prepare_out_dir(out: str | Path) -> Path:
 
 # ---------------------------------------------------------- building blocks
 
-def _model_config(config: TrainConfig, vocab_size: int):
-    """The model's config dataclass from the run's config (its size fields) and the vocabulary."""
+def model_config_for(config: TrainConfig, vocab_size: int):
+    """The model's config dataclass (e.g. ``GPTConfig``) from a run's size fields and the vocabulary size."""
     spec = MODELS[config.model]
     sizes = {key: getattr(config, key) for key in spec.config_fields()
              if hasattr(config, key) and getattr(config, key) is not None}
@@ -423,6 +423,11 @@ def load_model(path: str | Path) -> tuple[nn.Module, CharTokenizer, dict]:
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path} does not hold a usable {kind} model ({_first_line(error)})") from None
     return model, tokenizer, meta
+
+
+def default_prompt(tokenizer: CharTokenizer) -> str:
+    """The prompt when none is given: a newline if the vocabulary has one, else its first character."""
+    return "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
 
 
 def _first_line(error: Exception) -> str:

@@ -132,6 +132,8 @@ def test_train_then_sample(stepgrad, tmp_path, corpus):
     again = stepgrad("sample", "--checkpoint", "run/checkpoint.safetensors", "--prompt", "the ",
                      "--tokens", "40", "--seed", "3")
     assert again.stdout == sample.stdout
+    unprompted = stepgrad("sample", "--checkpoint", "run/checkpoint.safetensors", "--tokens", "5")
+    assert unprompted.returncode == 0 and unprompted.stdout.startswith("\n") and len(unprompted.stdout) == 7
 
 
 def test_ctrl_c_saves_and_resume_continues_exactly(stepgrad, tmp_path, corpus, env):

@@ -78,7 +78,7 @@ def test_impossible_settings_are_refused_with_a_message(model, given, problem):
 
 def test_weight_decay_goes_to_matrices_only():
     c = make_config("gpt", weight_decay=0.3, **TINY_GPT)
-    model = train_mod.build_model("gpt", train_mod._model_config(c, 11))
+    model = train_mod.build_model("gpt", train_mod.model_config_for(c, 11))
     opt = train_mod._make_optimizer(model, c)
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.3 for p in g["params"]}
     for name, p in model.named_parameters():
