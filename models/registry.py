@@ -21,6 +21,7 @@ class ModelSpec:
         return [f.name for f in fields(self.config_cls)]
 
 
+#: the language models by command-line name (`--model`), each a ModelSpec (class, config dataclass)
 MODELS = {
     "bigram": ModelSpec(Bigram, BigramConfig),
     "mlp": ModelSpec(MLP, MLPConfig),
