@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import textwrap
 from typing import Callable, Sequence
@@ -299,16 +300,10 @@ def _run_sample(args) -> int:
     model, tokenizer, _ = load_model(args.checkpoint)
     prompt = args.prompt or default_prompt(tokenizer)
     ids = tokenizer.encode(prompt, what="prompt")[None, :]  # (1, T)
-    out = model.generate(ids, args.tokens, temperature=args.temperature, top_k=args.top_k, rng=args.seed
-                         if args.seed is not None else _fresh_seed())
+    out = model.generate(ids, args.tokens, temperature=args.temperature, top_k=args.top_k,
+                         rng=args.seed)  # (1, T + tokens); no seed: the engine's randomly seeded generator
     print(tokenizer.decode(out[0]))
     return 0
-
-
-def _fresh_seed() -> int:
-    import secrets
-
-    return secrets.randbits(63)
 
 
 def _run_graph(args) -> int:
@@ -349,6 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.handler(args)
+    except BrokenPipeError:  # e.g. `stepgrad sample ... | head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from models.graph_cmd import draw_model_graph
+from models.graph_cmd import model_graph
 from models.linreg_run import run_linreg
 from models.train import CHECKPOINT, LOSS_PLOT, METRICS, default_prompt, make_config, prepare_out_dir, train
 
@@ -59,8 +59,11 @@ def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: st
     files["that sample"] = result.out / "sample.txt"
 
     _section(echo, "4/4", "the computation graph of one GPT training step (modules drawn as boxes)")
-    for fmt in ("svg", "png"):
-        files[f"the GPT's graph ({fmt})"] = draw_model_graph("gpt", str(out / f"gpt-graph.{fmt}"), fmt)
+    from engine.viz import save_graph
+
+    graph = model_graph("gpt")
+    files["the GPT's graph (zoom in: it is a vector picture)"] = Path(save_graph(graph, out / "gpt-graph.svg"))
+    files["the GPT's graph as an image"] = Path(save_graph(graph, out / "gpt-graph.png"))
 
     _summary(echo, out, files, time.perf_counter() - started, result.out / CHECKPOINT)
     return files

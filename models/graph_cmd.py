@@ -45,20 +45,26 @@ def output_path(model_name: str, output: str | None, fmt: str | None) -> tuple[P
     return Path(output or f"{model_name}-graph.{fmt}"), fmt
 
 
+def model_graph(model_name: str):
+    """The ``graphviz.Digraph`` of one batch's loss of a fresh ``model_name``, after backward."""
+    from engine.viz import draw_graph
+
+    loss, model = model_loss(model_name)
+    loss.name = "loss"
+    loss.backward()
+    return draw_graph(loss, params=model)
+
+
 def draw_model_graph(model_name: str, output: str | None = None, fmt: str | None = None) -> Path:
     """Draw ``model_name``'s loss graph into a file; return the path written.
 
     Without Graphviz's ``dot`` program, svg and png fall back to the DOT text
     (``engine.viz.save_graph`` says so on stderr) and that path is returned.
     """
-    from engine.viz import draw_graph, save_graph
+    from engine.viz import save_graph
 
     path, fmt = output_path(model_name, output, fmt)
-    loss, model = model_loss(model_name)
-    loss.name = "loss"
-    loss.backward()
-    dot = draw_graph(loss, params=model)
-    return Path(save_graph(dot, path, format=fmt))
+    return Path(save_graph(model_graph(model_name), path, format=fmt))
 
 
 def main_graph(args) -> int:
