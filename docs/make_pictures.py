@@ -8,10 +8,13 @@ Groups:
   autodiff    the small expression of docs/autodiff.md: forward and backward views
   linreg      docs/linear-regression.md: the fitted lines and loss curves
   optimizers  docs/optimizers.md: optimizer paths on two test surfaces
+  lm          docs/language-model.md: loss curves of the recorded runs in docs/results/
 
 Every picture is drawn by the project's own code (`engine.viz.draw_graph`,
 `models.plots`, `optim.trajectories`) from runs made here, so the docs show what the
-code does today.
+code does today. The language-model curves are the exception that proves the rule:
+training the GPT takes many minutes, so they are drawn from the run records committed
+in docs/results/ (every 10th step of `metrics.jsonl`, written by `stepgrad train`).
 """
 import subprocess
 import sys
@@ -93,7 +96,43 @@ def optimizers():
     _written(path)
 
 
-GROUPS = {"graphs": graphs, "autodiff": autodiff, "linreg": linreg, "optimizers": optimizers}
+#: (label, run record in docs/results, colour) of the language-model curves
+LM_RUNS = (("Bigram", "shakespeare_bigram.jsonl", "#ff7f0e"), ("MLP", "shakespeare_mlp.jsonl", "#2ca02c"),
+           ("GPT", "shakespeare_gpt.jsonl", "#1f77b4"))
+
+
+def lm():
+    """Train (smoothed) and val loss of the Bigram, MLP and GPT runs on tiny Shakespeare."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from models.metrics import read_metrics
+    from models.plots import smooth
+
+    fig = Figure(figsize=(8, 4.8), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for label, name, color in LM_RUNS:
+        records = read_metrics(ROOT / "docs" / "results" / name)
+        steps = [r["step"] for r in records]
+        ax.plot(steps, smooth([r["loss"] for r in records]), color=color, linewidth=1.4, alpha=0.6,
+                label=f"{label} train (smoothed)")
+        val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
+        ax.plot(*zip(*val), color=color, marker="o", markersize=4, linewidth=2,
+                label=f"{label} val (last {val[-1][1]:.3f})")
+    ax.axhline(2.482, color="0.4", linestyle="--", linewidth=1, label="bigram by counting, val 2.482")
+    ax.axhline(1.904, color="0.4", linestyle=":", linewidth=1, label="PyTorch, nanoGPT recipe, val 1.904")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy loss (nats per character)")
+    ax.set_title("Character-level models on tiny Shakespeare")
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False, fontsize=8.5)
+    path = PICTURES / "lm_loss.png"
+    fig.savefig(path)
+    _written(path)
+
+
+GROUPS = {"graphs": graphs, "autodiff": autodiff, "linreg": linreg, "optimizers": optimizers, "lm": lm}
 
 
 def main(argv):
