@@ -13,7 +13,7 @@ from engine.factories import (arange, concatenate, maximum, minimum, ones, ones_
 from engine.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from engine.gradcheck import GradcheckError, gradcheck
 from engine.random import get_rng, get_rng_state, manual_seed, set_rng_state
-from engine import functional, nn  # noqa: E402
+from engine import functional, nn, parallel  # noqa: E402
 from engine.allocator import tune_malloc
 from engine.trace import trace_backward
 

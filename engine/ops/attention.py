@@ -8,6 +8,7 @@ import numpy as np
 
 from engine.ops.base import FusedOp
 from engine.ops.softmax import Softmax, flush_tiny
+from engine.parallel import for_blocks
 from engine.tensor import Tensor
 
 _masks = {}
@@ -27,13 +28,20 @@ class Attention(FusedOp):
 
     def forward(ctx, q, k, v, is_causal, scale, dropout_mask):
         att = q @ k.swapaxes(-1, -2)                                  # (B, H, T, S)
-        att *= scale
-        if is_causal:
-            att += causal_mask(att.shape[-1], att.dtype)[-att.shape[-2]:]
-        att -= att.max(axis=-1, keepdims=True)
-        np.exp(att, out=att)
-        att /= att.sum(axis=-1, keepdims=True)
-        ctx.saved = flush_tiny(att)
+        mask = causal_mask(att.shape[-1], att.dtype)[-att.shape[-2]:] if is_causal else None
+
+        def softmax_rows(s, e):                                       # the elementwise part, per batch block
+            a = att[s:e]
+            a *= scale
+            if mask is not None:
+                a += mask
+            a -= a.max(axis=-1, keepdims=True)
+            np.exp(a, out=a)
+            a /= a.sum(axis=-1, keepdims=True)
+            flush_tiny(a)
+
+        for_blocks(softmax_rows, len(att), att.size)
+        ctx.saved = att
         if dropout_mask is not None:
             att = att * dropout_mask
         return att @ v                                                # (B, H, T, D)
@@ -41,17 +49,21 @@ class Attention(FusedOp):
     def backward_arrays(ctx, g):
         att = ctx.saved                                               # (B, H, T, S)
         q, k, v = (p.data for p in ctx.parents)
-        a = ctx.attrs
-        mask = a["dropout_mask"]
+        mask = ctx.attrs["dropout_mask"]
+        scale = ctx.attrs["scale"]
         dropped = att if mask is None else att * mask
         dv = dropped.swapaxes(-1, -2) @ g                             # (B, H, S, D)
-        datt = g @ v.swapaxes(-1, -2)                                 # (B, H, T, S)
-        if mask is not None:
-            datt *= mask
-        ds = datt
-        ds -= (datt * att).sum(axis=-1, keepdims=True)
-        ds *= att
-        ds *= a["scale"]
+        ds = g @ v.swapaxes(-1, -2)                                   # (B, H, T, S): d loss / d att
+
+        def softmax_backward_rows(s, e):
+            d, a = ds[s:e], att[s:e]
+            if mask is not None:
+                d *= mask[s:e]
+            d -= np.einsum("...ij,...ij->...i", d, a)[..., None]
+            d *= a
+            d *= scale
+
+        for_blocks(softmax_backward_rows, len(ds), ds.size)
         dq = ds @ k                                                   # (B, H, T, D)
         dk = ds.swapaxes(-1, -2) @ q                                  # (B, H, S, D)
         return [dq, dk, dv]

@@ -214,15 +214,16 @@ _ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
 _erf_exact = np.frompyfunc(math.erf, 1, 1)
 
 
-def erf_tail(a, scale=1.0):
+def erf_tail(a, scale=1.0, out=None):
     """For a = |z| in float32: (scale * poly(t), exp(-a*a)), so that erf(a) = 1 - poly * exp(-a*a).
 
-    Overwrites `a`. Both arrays come back so that GELU can reuse exp(-z*z), its density.
+    Overwrites `a` with exp(-a*a); poly goes to `out` when given. Both come back so
+    that GELU can reuse exp(-z*z), its density.
     """
     t = a * _ERF_P
     t += 1.0
     np.reciprocal(t, out=t)
-    poly = t * (_ERF_A[0] * scale)
+    poly = np.multiply(t, _ERF_A[0] * scale, out=out)
     for c in _ERF_A[1:]:
         poly += c * scale
         poly *= t

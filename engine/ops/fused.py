@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from engine.ops.base import FusedOp
+from engine.parallel import for_blocks
 from engine.ops.elementwise import Erf, erf_array, erf_tail
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -19,35 +20,60 @@ class LayerNorm(FusedOp):
     name = "layer_norm"
 
     def forward(ctx, x, *affine, n_axes, eps, has_weight, has_bias):
-        axes = tuple(range(x.ndim - n_axes, x.ndim))
-        xc = x - x.mean(axis=axes, keepdims=True)
-        var = (xc * xc).mean(axis=axes, keepdims=True)
-        rstd = 1.0 / np.sqrt(var + eps)
-        xhat = xc * rstd
+        d = math.prod(x.shape[x.ndim - n_axes:])
+        x2 = x.reshape(-1, d)                                         # (N, D): one row per normalised slice
+        xhat = np.empty_like(x2)                                      # (N, D)
+        rstd = np.empty((len(x2), 1), dtype=x.dtype)                  # (N, 1)
+        y = np.empty_like(x2)                                         # (N, D)
+        w = affine[0].reshape(-1) if has_weight else None
+        b = affine[-1].reshape(-1) if has_bias else None
+
+        def rows(s, e):
+            xc = xhat[s:e]
+            np.subtract(x2[s:e], x2[s:e].mean(axis=1, keepdims=True), out=xc)
+            var = np.einsum("ij,ij->i", xc, xc)[:, None] * (1.0 / d)
+            np.sqrt(var + eps, out=rstd[s:e])
+            np.reciprocal(rstd[s:e], out=rstd[s:e])
+            xc *= rstd[s:e]
+            out = y[s:e]
+            if has_weight:
+                np.multiply(xc, w, out=out)
+            else:
+                out[...] = xc
+            if has_bias:
+                out += b
+
+        for_blocks(rows, len(x2), x2.size)
         ctx.saved = (xhat, rstd)
-        y = xhat
-        if has_weight:
-            y = y * affine[0]
-        if has_bias:
-            y = y + affine[-1]
-        return y
+        return y.reshape(x.shape)
 
     def backward_arrays(ctx, g):
-        xhat, rstd = ctx.saved
+        xhat, rstd = ctx.saved                                        # (N, D), (N, 1)
         a = ctx.attrs
-        x = ctx.parents[0]
-        axes = tuple(range(x.ndim - a["n_axes"], x.ndim))
-        batch = tuple(range(x.ndim - a["n_axes"]))
-        grads = []
-        dxhat = g * ctx.parents[1].data if a["has_weight"] else g
-        dx = dxhat - dxhat.mean(axis=axes, keepdims=True)
-        dx -= xhat * (dxhat * xhat).mean(axis=axes, keepdims=True)
-        dx *= rstd
-        grads.append(dx)
+        g2 = g.reshape(xhat.shape)                                    # (N, D)
+        w = ctx.parents[1].data.reshape(-1) if a["has_weight"] else None
+        d = xhat.shape[1]
+        dx = np.empty_like(xhat)                                      # (N, D)
+
+        def rows(s, e):
+            gs, xs, out = g2[s:e], xhat[s:e], dx[s:e]
+            dxhat = gs * w if w is not None else gs                   # (n, D)
+            c1 = dxhat.sum(axis=1, keepdims=True) * (1.0 / d)         # (n, 1)
+            c2 = np.einsum("ij,ij->i", dxhat, xs)[:, None] * (1.0 / d)
+            np.multiply(xs, c2, out=out)
+            np.subtract(dxhat, out, out=out)
+            out -= c1
+            out *= rstd[s:e]
+            dw = np.einsum("ij,ij->j", gs, xs) if w is not None else None
+            db = gs.sum(axis=0) if a["has_bias"] else None
+            return dw, db
+
+        parts = for_blocks(rows, len(xhat), xhat.size)
+        grads = [dx.reshape(ctx.parents[0].shape)]
         if a["has_weight"]:
-            grads.append((g * xhat).sum(axis=batch))
+            grads.append(sum(p[0] for p in parts).reshape(ctx.parents[1].shape))
         if a["has_bias"]:
-            grads.append(g.sum(axis=batch))
+            grads.append(sum(p[1] for p in parts).reshape(ctx.parents[-1].shape))
         return grads
 
     def composite(x, *affine, n_axes, eps, has_weight, has_bias):
@@ -61,14 +87,23 @@ class LayerNorm(FusedOp):
         return y
 
 
-def gelu_cdf(x):
-    """(Phi(x), exp(-x*x/2)): the normal CDF GELU multiplies by, and the unscaled density."""
+def gelu_cdf(x, cdf=None, density=None):
+    """(Phi(x), exp(-x*x/2)): the normal CDF GELU multiplies by, and the unscaled density.
+
+    Written into `cdf` and `density` when given (arrays shaped like x).
+    """
     if x.dtype == np.float64:
-        cdf = erf_array(x * (1.0 / math.sqrt(2.0)))
-        cdf += 1.0
-        cdf *= 0.5
-        return cdf, np.exp(x * x * -0.5)
-    q, e = erf_tail(np.abs(x) * (1.0 / math.sqrt(2.0)), scale=0.5)   # 1 - 2q*e = erf(|x|/sqrt 2)
+        c = erf_array(x * (1.0 / math.sqrt(2.0)))
+        c += 1.0
+        c *= 0.5
+        e = np.exp(x * x * -0.5)
+        if cdf is None:
+            return c, e
+        cdf[...], density[...] = c, e
+        return cdf, density
+    a = np.abs(x, out=density)
+    a *= 1.0 / math.sqrt(2.0)
+    q, e = erf_tail(a, scale=0.5, out=cdf)                            # 1 - 2q*e = erf(|x|/sqrt 2)
     q *= e
     np.subtract(0.5, q, out=q)
     np.copysign(q, x, out=q)
@@ -85,9 +120,16 @@ class Gelu(FusedOp):
             th = np.tanh((x + x * x * x * 0.044715) * _SQRT_2_OVER_PI)
             ctx.saved = th
             return x * (th + 1.0) * 0.5
-        cdf, density = gelu_cdf(x)
+        flat = x.reshape(-1)
+        cdf, density, y = np.empty_like(flat), np.empty_like(flat), np.empty_like(flat)
+
+        def block(s, e):
+            gelu_cdf(flat[s:e], cdf[s:e], density[s:e])
+            np.multiply(flat[s:e], cdf[s:e], out=y[s:e])
+
+        for_blocks(block, flat.size, flat.size)
         ctx.saved = (cdf, density)
-        return x * cdf
+        return y.reshape(x.shape)
 
     def backward_arrays(ctx, g):
         x = ctx.parents[0].data
@@ -96,11 +138,18 @@ class Gelu(FusedOp):
             inner = (x * x * (3 * 0.044715) + 1.0) * _SQRT_2_OVER_PI
             return [g * ((th + 1.0) * 0.5 + x * (1.0 - th * th) * inner * 0.5)]
         cdf, density = ctx.saved
-        d = x * density                                    # d/dx x*Phi(x) = Phi(x) + x*phi(x)
-        d *= _INV_SQRT_2PI
-        d += cdf
-        d *= g
-        return [d]
+        flat, gf = x.reshape(-1), g.reshape(-1)
+        d = np.empty_like(flat)
+
+        def block(s, e):                                              # d/dx x*Phi(x) = Phi(x) + x*phi(x)
+            out = d[s:e]
+            np.multiply(flat[s:e], density[s:e], out=out)
+            out *= _INV_SQRT_2PI
+            out += cdf[s:e]
+            out *= gf[s:e]
+
+        for_blocks(block, flat.size, flat.size)
+        return [d.reshape(x.shape)]
 
     def composite(x, approximate):
         if approximate == "tanh":

@@ -1,0 +1,57 @@
+"""Split numpy work over row blocks run in parallel threads.
+
+numpy releases the GIL inside its loops, so the fused kernels (GELU, layer norm,
+attention) can use every core the way BLAS already does for matmuls. Small arrays
+run in the calling thread: below `MIN_WORK` elements the hand-off costs more than
+it saves. `STEPGRAD_NUM_THREADS` sets the thread count (default: the usable cores).
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+MIN_WORK = 1 << 16
+
+
+def _usable_cores():
+    env = os.environ.get("STEPGRAD_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+_threads = _usable_cores()
+_pool = None
+
+
+def num_threads():
+    """How many threads the fused kernels use."""
+    return _threads
+
+
+def set_num_threads(n):
+    """Use `n` threads for the fused kernels (1: everything in the calling thread)."""
+    global _threads, _pool
+    _threads = max(1, int(n))
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
+def for_blocks(fn, n_rows, work):
+    """Run fn(start, stop) over [0, n_rows) split into one block per thread.
+
+    Blocks run in parallel when `work` (elements touched) is worth it; returns the
+    list of fn's results in block order.
+    """
+    global _pool
+    k = min(_threads, n_rows)
+    if k < 2 or work < MIN_WORK:
+        return [fn(0, n_rows)]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_threads - 1, thread_name_prefix="stepgrad")
+    edges = [n_rows * i // k for i in range(k + 1)]
+    futures = [_pool.submit(fn, edges[i], edges[i + 1]) for i in range(1, k)]
+    first = fn(edges[0], edges[1])
+    return [first] + [f.result() for f in futures]

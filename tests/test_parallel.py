@@ -1,0 +1,54 @@
+"""The fused kernels give the same answers split over threads as in one thread."""
+import numpy as np
+import pytest
+
+from engine import Tensor, functional as F, gradcheck, parallel
+
+RNG = np.random.default_rng(7)
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """Force the threaded path even on small arrays, with 3 blocks."""
+    monkeypatch.setattr(parallel, "MIN_WORK", 0)
+    monkeypatch.setattr(parallel, "_threads", 3)
+    monkeypatch.setattr(parallel, "_pool", None)
+    yield
+
+
+def run(fn, *arrays):
+    xs = [Tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    out.backward(Tensor(np.cos(np.arange(out.data.size)).reshape(out.shape).astype(out.dtype)))
+    return out.data, [x.grad.data for x in xs]
+
+
+CASES = {
+    "gelu": (lambda x: F.gelu(x), [(5, 7, 11)]),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, 11, w, b), [(5, 7, 11), (11,), (11,)]),
+    "layer_norm_no_affine": (lambda x: F.layer_norm(x, (7, 11)), [(5, 7, 11)]),
+    "attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                  [(5, 2, 6, 3), (5, 2, 6, 3), (5, 2, 6, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_threaded_kernels_match_one_thread(name, monkeypatch):
+    fn, shapes = CASES[name]
+    arrays = [RNG.standard_normal(s).astype(np.float32) for s in shapes]
+    monkeypatch.setattr(parallel, "_threads", 1)
+    serial = run(fn, *arrays)
+    monkeypatch.setattr(parallel, "MIN_WORK", 0)
+    monkeypatch.setattr(parallel, "_threads", 3)
+    monkeypatch.setattr(parallel, "_pool", None)
+    threaded = run(fn, *arrays)
+    np.testing.assert_allclose(threaded[0], serial[0], rtol=1e-6, atol=1e-6)
+    for a, b in zip(threaded[1], serial[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_threaded_kernels_pass_gradcheck(name, threads):
+    fn, shapes = CASES[name]
+    xs = [Tensor(RNG.standard_normal(s), requires_grad=True) for s in shapes]
+    assert gradcheck(fn, xs)
