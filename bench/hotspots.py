@@ -6,21 +6,18 @@ it does as its own time ("tottime"). Profiling adds a per-call overhead, which
 inflates the share of small Python functions somewhat.
 """
 import cProfile
-import pstats
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _label(func):
-    """'engine/ops/matmul.py:40(backward)' for repository code, the full location otherwise."""
-    filename, line, name = func
-    path = Path(filename)
-    if path.is_absolute() and ROOT in path.parents:
-        return f"{path.relative_to(ROOT)}:{line}({name})"
-    if filename == "~":
-        return name  # a built-in, e.g. "<method 'reduce' of 'numpy.ufunc' objects>"
-    return f"{path.name}:{line}({name})"
+def _label(code):
+    """'LayerNorm.forward (engine/ops/fused.py:21)' for Python code; a built-in's own description."""
+    if isinstance(code, str):
+        return code  # a built-in, e.g. "<method 'reduce' of 'numpy.ufunc' objects>"
+    path = Path(code.co_filename)
+    where = path.relative_to(ROOT) if ROOT in path.parents else path.name
+    return f"{getattr(code, 'co_qualname', code.co_name)} ({where}:{code.co_firstlineno})"
 
 
 def profile_steps(step, n_steps, top=10):
@@ -34,10 +31,8 @@ def profile_steps(step, n_steps, top=10):
     for _ in range(n_steps):
         step()
     profiler.disable()
-    stats = pstats.Stats(profiler)
-    total = stats.total_tt
-    rows = []
-    for func, (_, ncalls, tottime, cumtime, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]:
-        rows.append((_label(func), ncalls / n_steps, tottime / n_steps * 1e3, cumtime / n_steps * 1e3,
-                     tottime / total))
+    entries = profiler.getstats()
+    total = sum(e.inlinetime for e in entries)
+    rows = [(_label(e.code), e.callcount / n_steps, e.inlinetime / n_steps * 1e3, e.totaltime / n_steps * 1e3,
+             e.inlinetime / total) for e in sorted(entries, key=lambda e: -e.inlinetime)[:top]]
     return rows, total / n_steps

@@ -144,7 +144,7 @@ Garbage collection stays on.
   (2 forward + 4 backward per weight) plus attention 12 x n_layer x T x n_embd per token, over
   {s.tokens} tokens; embeddings, norms, GELU, softmax and AdamW not counted. Peak:
   a {s.gemm}x{s.gemm} float32 matmul into a preallocated output, numpy (`np.matmul`) vs `torch.mm`,
-  interleaved.
+  interleaved; the fastest block counts (a peak), while the GPT step's rate uses its median.
 - **Threads**: numpy's OpenBLAS and torch's intra-op pool both set to {ctx.threads}. OpenBLAS and
   OpenMP threads spin while waiting; when other processes compete for the cores this makes small
   matmuls much slower, and the timings noisy — check the load averages below.
@@ -163,8 +163,9 @@ def busy_warning(load, cores):
         return ""
     return (f"\n**Busy machine**: the load average was {load:.2f} on {cores} cores when this run started. "
             "Other processes competed for the cores, so these figures are noisy, and multi-threaded BLAS "
-            "(PyTorch's OpenMP pool especially) can be many times slower than on a quiet machine; "
-            "re-run on a quiet machine before quoting them.\n")
+            "(PyTorch's OpenMP pool especially) can be many times slower than on a quiet machine. "
+            "The minimum over the repeats (see the spread) is the better guide to uncontended speed; "
+            "re-run on a quiet machine before quoting these figures.\n")
 
 
 def document(ctx, machine, command):

@@ -22,7 +22,7 @@ from bench.threads import set_threads
 from bench.torch_ref import load_torch, torch_settings
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-DEFAULT_REPEATS = 15
+DEFAULT_REPEATS = 21
 QUICK_REPEATS = 3
 
 

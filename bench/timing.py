@@ -15,6 +15,11 @@ class Timing:
         return statistics.median(self.samples)
 
     @property
+    def best(self):
+        """Fastest block's seconds per call: what the machine can do when nothing interferes."""
+        return min(self.samples)
+
+    @property
     def spread(self):
         """(min, max) seconds per call over the blocks."""
         return min(self.samples), max(self.samples)
