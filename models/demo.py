@@ -17,12 +17,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tqdm import tqdm
+
 from models.graph_cmd import model_graph
 from models.linreg_run import run_linreg
 from models.train import CHECKPOINT, LOSS_PLOT, METRICS, default_prompt, make_config, prepare_out_dir, train
 
 DEFAULT_OUT = "stepgrad-demo"
-DEFAULT_STEPS = 300  # about a minute of GPT training on two cores
+DEFAULT_STEPS = 500  # 30-80 s of GPT training on two cores
 DEMO_LR, DEMO_MIN_LR, DEMO_WARMUP = 2e-3, 2e-4, 30  # a short run affords a larger rate
 SAMPLE_TEMPERATURE = 0.8
 SAMPLE_SEED = 1337
@@ -45,7 +47,7 @@ def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: st
     _section(echo, "2/4", f"training a small GPT for {steps} steps (the full recipe is 2000: "
                           f"stepgrad train --model gpt)")
     config = make_config("gpt", data=data, out=str(out / "gpt"), steps=steps, lr=DEMO_LR, min_lr=DEMO_MIN_LR,
-                         warmup_steps=min(DEMO_WARMUP, steps // 10), eval_interval=max(1, steps // 3),
+                         warmup_steps=min(DEMO_WARMUP, steps // 10), eval_interval=max(1, steps // 5),
                          eval_iters=eval_iters)
     result = train(config, echo=echo)
     files["the GPT's training and validation loss"] = result.out / LOSS_PLOT
@@ -93,4 +95,5 @@ def _summary(echo: Callable[[str], None], out: Path, files: dict[str, Path], sec
 
 
 def _echo(line: str) -> None:
-    print(line, file=sys.stdout, flush=True)
+    tqdm.write(line, file=sys.stdout)  # keeps the progress bar intact
+    sys.stdout.flush()

@@ -285,8 +285,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
             step_val = evaluate(model, dataset, config) if evaluating else None
             if evaluating:
                 val_loss = step_val
-                bar.write(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}",
-                          file=sys.stdout)
+                echo(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}")
             extra = {"optim_stats": optimizer.last_step_stats()} if config.log_stats else {}
             metrics.write(step, loss_value, lr, step_ms[-1], step_val, **extra)
             if evaluating or interrupt.requested:
