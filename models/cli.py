@@ -182,7 +182,9 @@ def _add_train(commands, parent: Parser) -> None:
                      help="evaluate on the val split every N steps and after the last one (0: never)")
     cmd.add_argument("--eval-iters", type=positive_int, metavar="N", help="val batches per evaluation")
     cmd.add_argument("--resume", action="store_true",
-                     help="continue the run saved in --out up to --steps, with its own settings")
+                     help="continue the run saved in --out up to --steps (default: the saved run's), with "
+                          "the saved settings; with the same --steps the losses are exactly those of an "
+                          "uninterrupted run (a new --steps stretches the cosine schedule)")
     cmd.add_argument("--log-stats", action="store_true",
                      help="add the optimizer's per-parameter update statistics to metrics.jsonl "
                           "(key optim_stats)")

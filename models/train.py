@@ -40,8 +40,8 @@ from tqdm import tqdm
 
 from engine import get_rng_state, manual_seed, no_grad, set_rng_state
 from engine import nn
-from models.checkpoint import (CheckpointError, check_compatible, flatten_state, load_checkpoint,
-                               restore_rng, save_checkpoint, unflatten_state)
+from models.checkpoint import (CheckpointError, flatten_state, load_checkpoint, restore_rng, save_checkpoint,
+                               unflatten_state)
 from models.data import CharDataset, DataError, load_text
 from models.metrics import MetricsWriter, read_metrics
 from models.plots import plot_loss_curve
@@ -414,7 +414,6 @@ def load_model(path: str | Path) -> tuple[nn.Module, CharTokenizer, dict]:
     if kind not in MODELS:
         raise CheckpointError(f"{path} holds no language model (kind {kind!r}; expected one of "
                               f"{', '.join(MODELS)})")
-    check_compatible(meta, kind, path)
     tokenizer = _saved_tokenizer(meta, path)
     try:
         model = build_model(kind, meta.get("model_config"))
