@@ -38,6 +38,11 @@ class Context:
     notes: dict = field(default_factory=dict)
 
 
+def _interleave(ctx, contenders, number):
+    """`interleave` with the run's plan: its repeats, warm-up and settling pause; blocks of `number` calls."""
+    return interleave(contenders, ctx.plan.repeats, number, ctx.plan.warmup, ctx.plan.settle)
+
+
 def _timed_row(figure, unit, scale, timings):
     """A Row from {"engine": Timing, "torch": Timing}: medians and spreads times `scale`."""
     torch_t = timings.get("torch")
@@ -54,7 +59,7 @@ def gpt(ctx):
         ctx.notes["equivalence"] = gpt_case.check_equivalence(torch, s, ctx.batches, s.vocab_size)
         tmodel, topt = gpt_case.build_torch(torch, s, s.vocab_size, init_from=model)
         contenders["torch"] = gpt_case.torch_step(torch, tmodel, topt, ctx.batches, s.grad_clip)
-    timings = interleave(contenders, plan.repeats, plan.gpt_number, plan.warmup)
+    timings = _interleave(ctx, contenders, plan.gpt_number)
     ctx.notes["gpt_step_seconds"] = {name: t.median for name, t in timings.items()}
     ctx.rows.append(_timed_row(
         f"GPT train step (B={s.batch_size}, T={s.block_size}, n_layer={s.n_layer}, n_head={s.n_head}, "
@@ -75,7 +80,7 @@ def tiny(ctx):
     contenders = {"engine": micro.engine_chain(s)}
     if ctx.torch is not None:
         contenders["torch"] = micro.torch_chain(ctx.torch, s)
-    timings = interleave(contenders, ctx.plan.repeats, ctx.plan.tiny_number, ctx.plan.warmup)
+    timings = _interleave(ctx, contenders, ctx.plan.tiny_number)
     shape = "x".join(map(str, s.chain_shape))
     ctx.rows.append(_timed_row(f"{s.chain_ops}-op chain on ({shape}) tensors, fwd+bwd, per op", "µs",
                                1e6 / s.chain_ops, timings))
@@ -88,7 +93,7 @@ def mlp(ctx):
     contenders = {"engine": run}
     if ctx.torch is not None:
         contenders["torch"] = micro.torch_mlp(ctx.torch, s, model)
-    timings = interleave(contenders, ctx.plan.repeats, ctx.plan.mlp_number, ctx.plan.warmup)
+    timings = _interleave(ctx, contenders, ctx.plan.mlp_number)
     widths = "-".join(map(str, s.mlp))
     ctx.rows.append(_timed_row(f"MLP {widths} tanh, MSE, batch {s.mlp_batch}: Adam step", "µs", 1e6, timings))
 
@@ -117,7 +122,7 @@ def flops_case(ctx):
     contenders = {"engine": flops.numpy_gemm(n)}
     if ctx.torch is not None:
         contenders["torch"] = flops.torch_gemm(ctx.torch, n)
-    timings = interleave(contenders, ctx.plan.repeats, ctx.plan.gemm_number, ctx.plan.warmup)
+    timings = _interleave(ctx, contenders, ctx.plan.gemm_number)
     peak = {name: flops.gemm_flops(n) / t.best / 1e9 for name, t in timings.items()}  # a peak: the fastest block
     step_flops = flops.gpt_step_flops(ctx.sizes, ctx.sizes.vocab_size)
     achieved = {name: step_flops / sec / 1e9 for name, sec in ctx.notes["gpt_step_seconds"].items()}

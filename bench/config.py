@@ -40,11 +40,15 @@ TINY = Sizes(batch_size=2, block_size=8, n_layer=1, n_head=2, n_embd=16, chain_o
 
 @dataclass(frozen=True)
 class Plan:
-    """How often to time each figure: `repeats` interleaved blocks of `number` calls each."""
+    """How often to time each figure: `repeats` interleaved blocks of `number` calls each.
+
+    `settle` is the pause (seconds) before each block, `profile_steps` the GPT steps profiled.
+    """
     repeats: int
     gpt_number: int = 3
     tiny_number: int = 20
     mlp_number: int = 50
     gemm_number: int = 3
     warmup: int = 3
+    settle: float = 0.25
     profile_steps: int = 10

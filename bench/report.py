@@ -103,7 +103,7 @@ def memory_details(notes):
     found = notes.get("memory")
     if not found:
         return ""
-    lines = []
+    lines = ["Memory, resident before the steps and at the peak:", ""]
     for name, m in found.items():
         lines.append(f"- {name}: RSS {m['rss_before']:.1f} MiB before the steps, peak {m['rss_peak']:.1f} MiB "
                      f"({m['method']})")
@@ -118,7 +118,10 @@ def method_section(ctx):
     return f"""Timings are interleaved: for each figure, engine and torch each run a block of calls, in
 turn, {p.repeats} times over, so a burst of machine noise hits both; a figure is the median of the
 blocks' time per call (spreads below). Each contender is first called {p.warmup} time(s) to warm up.
-Garbage collection stays on.
+Before every block the run pauses {p.settle} s: OpenBLAS's worker threads spin for up to ~0.2 s after
+numpy's last matmul and starve PyTorch's OpenMP threads meanwhile (without the pause PyTorch's first
+GPT step after an engine block took 125 ms instead of 31 ms here); a training loop never switches
+frameworks, so each is measured as it runs alone. Garbage collection stays on.
 
 - **GPT train step**: nanoGPT's CPU recipe — B={s.batch_size}, T={s.block_size}, {s.n_layer} layers,
   {s.n_head} heads, {s.n_embd} wide, vocabulary {s.vocab_size}, dropout 0, no biases, tied lm_head;

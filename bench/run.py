@@ -37,7 +37,7 @@ def parse_args(argv):
                         help=f"comma-separated figures to run, from {','.join(cases.CASES)} (default: all)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="markdown report to write (default docs/benchmarks.md)")
     parser.add_argument("--data", help="a text file: GPT batches are windows of it instead of random tokens")
-    parser.add_argument("--threads", type=int, default=2, help="BLAS threads for numpy's OpenBLAS and torch (default 2)")
+    parser.add_argument("--threads", type=int, default=2, help="threads of numpy's OpenBLAS and of torch (default 2)")
     parser.add_argument("--no-torch", action="store_true", help="behave as if PyTorch were not installed")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, for smoke tests (figures not comparable)")
     args = parser.parse_args(argv)
@@ -58,7 +58,7 @@ def make_plan(args):
     """Repeats and block lengths from --quick/--repeats."""
     if args.quick:
         return Plan(repeats=args.repeats or QUICK_REPEATS, gpt_number=1, tiny_number=5, mlp_number=10,
-                    gemm_number=1, warmup=1, profile_steps=2)
+                    gemm_number=1, warmup=1, settle=0.05, profile_steps=2)
     return Plan(repeats=args.repeats or DEFAULT_REPEATS)
 
 
