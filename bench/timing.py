@@ -37,8 +37,10 @@ def interleave(contenders, repeats, number, warmup=1, settle=0.0):
     """Time each callable in `contenders` (name -> fn) in alternating blocks.
 
     Every contender is first called `warmup` times. Then, `repeats` times over,
-    each contender in turn sleeps `settle` seconds, then runs a block of `number`
-    calls; a block's seconds per call is one sample. Returns name -> `Timing`. Garbage collection stays on, as
+    each contender in turn sleeps `settle` seconds, makes one untimed call (after
+    the pause its threads are asleep and its caches cold, which a training loop
+    never sees), then runs a block of `number` calls; a block's seconds per call is
+    one sample. Returns name -> `Timing`. Garbage collection stays on, as
     in a real training loop.
     """
     for fn in contenders.values():
@@ -48,6 +50,7 @@ def interleave(contenders, repeats, number, warmup=1, settle=0.0):
     for _ in range(repeats):
         for name, fn in contenders.items():
             time.sleep(settle)
+            fn()
             start = time.perf_counter()
             for _ in range(number):
                 fn()

@@ -6,7 +6,15 @@
     y.backward()
     x.grad  # Tensor([2., 4., 6.])
 """
-from engine.tensor import Tensor  # first: the modules below build on it
+import os
+
+# OpenBLAS worker threads spin for 2**28 cycles after each matmul, stealing the cores
+# from the next op; 2**18 cycles (~0.1 ms) keeps back-to-back matmuls fast and frees
+# the cores for the fused kernels (GPT step 60 -> 54 ms). Read when numpy loads
+# OpenBLAS, so it only takes effect when the engine is imported before numpy.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
+
+from engine.tensor import Tensor  # noqa: E402  (first: the modules below build on it)
 from engine.autograd import ShapeError, grad
 from engine.factories import (arange, concatenate, maximum, minimum, ones, ones_like, rand, randn, stack,
                               tensor, where, zeros, zeros_like)

@@ -1,14 +1,17 @@
 """Split numpy work over row blocks run in parallel threads.
 
-numpy releases the GIL inside its loops, so the fused kernels (GELU, layer norm,
-attention) can use every core the way BLAS already does for matmuls. Small arrays
-run in the calling thread: below `MIN_WORK` elements the hand-off costs more than
-it saves. `STEPGRAD_NUM_THREADS` sets the thread count (default: the usable cores).
+numpy releases the GIL inside its loops, so the fused kernels (GELU, attention) can
+use every core the way BLAS already does for matmuls. Small arrays run in the
+calling thread: below `MIN_WORK` elements the hand-off costs more than it saves.
+`STEPGRAD_NUM_THREADS` sets the thread count (default: the usable cores).
+
+OpenBLAS's idle threads spin for a while after every matmul and would steal the
+cores from these kernels; `engine/__init__.py` shortens that spin (see there).
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-MIN_WORK = 1 << 16
+MIN_WORK = 1 << 18
 
 
 def _usable_cores():

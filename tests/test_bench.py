@@ -127,7 +127,7 @@ def test_interleave_alternates_blocks_after_warmup():
     calls = []
     timings = interleave({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
                          repeats=2, number=2, warmup=1)
-    assert "".join(calls) == "ab" + "aabb" * 2
+    assert "".join(calls) == "ab" + "aaabbb" * 2  # warm-up, then per block one untimed call + 2 timed
     assert [len(t.samples) for t in timings.values()] == [2, 2]
     assert all(t.spread[0] <= t.median <= t.spread[1] for t in timings.values())
 

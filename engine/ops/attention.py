@@ -27,11 +27,14 @@ class Attention(FusedOp):
     name = "attention"
 
     def forward(ctx, q, k, v, is_causal, scale, dropout_mask):
-        att = q @ k.swapaxes(-1, -2)                                  # (B, H, T, S)
-        mask = causal_mask(att.shape[-1], att.dtype)[-att.shape[-2]:] if is_causal else None
+        B, H, T, D = q.shape
+        att = np.empty((B, H, T, k.shape[-2]), dtype=np.result_type(q, k))  # (B, H, T, S)
+        y = np.empty((B, H, T, v.shape[-1]), dtype=np.result_type(att, v))  # (B, H, T, D)
+        mask = causal_mask(att.shape[-1], att.dtype)[-T:] if is_causal else None
 
-        def softmax_rows(s, e):                                       # the elementwise part, per batch block
+        def rows(s, e):                                               # one block of the batch, start to end
             a = att[s:e]
+            np.matmul(q[s:e], k[s:e].swapaxes(-1, -2), out=a)
             a *= scale
             if mask is not None:
                 a += mask
@@ -39,33 +42,35 @@ class Attention(FusedOp):
             np.exp(a, out=a)
             a /= a.sum(axis=-1, keepdims=True)
             flush_tiny(a)
+            if dropout_mask is not None:
+                a = a * dropout_mask[s:e]
+            np.matmul(a, v[s:e], out=y[s:e])
 
-        for_blocks(softmax_rows, len(att), att.size)
+        for_blocks(rows, B, att.size * (D + 4))
         ctx.saved = att
-        if dropout_mask is not None:
-            att = att * dropout_mask
-        return att @ v                                                # (B, H, T, D)
+        return y
 
     def backward_arrays(ctx, g):
         att = ctx.saved                                               # (B, H, T, S)
         q, k, v = (p.data for p in ctx.parents)
         mask = ctx.attrs["dropout_mask"]
         scale = ctx.attrs["scale"]
-        dropped = att if mask is None else att * mask
-        dv = dropped.swapaxes(-1, -2) @ g                             # (B, H, S, D)
-        ds = g @ v.swapaxes(-1, -2)                                   # (B, H, T, S): d loss / d att
+        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
 
-        def softmax_backward_rows(s, e):
-            d, a = ds[s:e], att[s:e]
+        def rows(s, e):
+            a = att[s:e]
+            dropped = a if mask is None else a * mask[s:e]
+            np.matmul(dropped.swapaxes(-1, -2), g[s:e], out=dv[s:e])  # (b, H, S, D)
+            d = g[s:e] @ v[s:e].swapaxes(-1, -2)                      # (b, H, T, S): d loss / d att
             if mask is not None:
                 d *= mask[s:e]
             d -= np.einsum("...ij,...ij->...i", d, a)[..., None]
             d *= a
-            d *= scale
+            d *= scale                                                # d loss / d scores
+            np.matmul(d, k[s:e], out=dq[s:e])                         # (b, H, T, D)
+            np.matmul(d.swapaxes(-1, -2), q[s:e], out=dk[s:e])        # (b, H, S, D)
 
-        for_blocks(softmax_backward_rows, len(ds), ds.size)
-        dq = ds @ k                                                   # (B, H, T, D)
-        dk = ds.swapaxes(-1, -2) @ q                                  # (B, H, S, D)
+        for_blocks(rows, len(att), att.size * (q.shape[-1] + 4))
         return [dq, dk, dv]
 
     def composite(q, k, v, is_causal, scale, dropout_mask):
