@@ -98,8 +98,24 @@ def dropout(x, p=0.5, training=True):
     return x * Tensor._wrap((keep * (1.0 / (1.0 - p))).astype(x.dtype))
 
 
+def _packed_source(q, k, v):
+    """The tensor qkv when q, k, v are its slices qkv[0], qkv[1], qkv[2] in the graph, else None."""
+    nodes = [t._ctx for t in (q, k, v)]
+    if any(n is None or n.op is not ops.Index for n in nodes):
+        return None
+    source = nodes[0].parents[0]
+    if source.shape[0] != 3 or any(n.parents[0] is not source or n.attrs["idx"] != (i,) for i, n in enumerate(nodes)):
+        return None
+    return source
+
+
 def scaled_dot_product_attention(q, k, v, is_causal=False, dropout_p=0.0, training=True, scale=None):
-    """softmax(q @ k^T / sqrt(D) [+ causal mask]) @ v for q, k, v of shape (B, H, T, D), one fused op."""
+    """softmax(q @ k^T / sqrt(D) [+ causal mask]) @ v for q, k, v of shape (B, H, T, D), one fused op.
+
+    When q, k, v are the slices qkv[0], qkv[1], qkv[2] of one tensor (nanoGPT's fused
+    c_attn projection), the op takes qkv itself: same values, and one gradient array
+    instead of three zero-padded ones.
+    """
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"scaled_dot_product_attention: shapes q {q.shape}, k {k.shape}, v {v.shape} do not fit")
     scale = 1.0 / float(np.sqrt(q.shape[-1])) if scale is None else float(scale)
@@ -107,7 +123,9 @@ def scaled_dot_product_attention(q, k, v, is_causal=False, dropout_p=0.0, traini
     if dropout_p > 0.0 and training:
         shape = q.shape[:-1] + (k.shape[-2],)
         mask = ((get_rng().random(shape, dtype=np.float32) >= dropout_p) * (1.0 / (1.0 - dropout_p))).astype(q.dtype)
-    return ops.Attention.apply(q, k, v, is_causal=bool(is_causal), scale=scale, dropout_mask=mask)
+    packed = _packed_source(q, k, v)
+    parents = (q, k, v) if packed is None else (packed,)
+    return ops.Attention.apply(*parents, is_causal=bool(is_causal), scale=scale, dropout_mask=mask)
 
 
 def embedding(idx, weight):
@@ -117,5 +135,4 @@ def embedding(idx, weight):
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight of shape (out, in) as in PyTorch."""
-    y = x @ weight.T
-    return y if bias is None else y + bias
+    return ops.Linear.apply(x, weight) if bias is None else ops.Linear.apply(x, weight, bias)

@@ -39,6 +39,7 @@ _LOCAL = {
     "maximum": ("1 where a > b (½ at ties), else 0", "1 where b > a (½ at ties), else 0"),
     "where": ("1 where cond, else 0", "1 where not cond, else 0"),
     "matmul": ("d(a@b)/da: g @ bᵀ", "d(a@b)/db: aᵀ @ g"),
+    "linear": ("d(x@Wᵀ+b)/dx: g @ W", "d(x@Wᵀ+b)/dW: gᵀ @ x", "d(x@Wᵀ+b)/db: g summed over rows"),
     "sum": ("1: g copied to every summed element",),
     "sum_to": ("1: g broadcast back",),
     "expand": ("1: g summed over the broadcast axes",),

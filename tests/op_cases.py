@@ -364,8 +364,10 @@ MATMUL_SHAPES = {
 def _matmul_cases():
     cases = [OpCase(f"matmul-{name}", ops.MatMul, lambda a, b: a @ b, lambda a, b: a @ b, (Arg(sa), Arg(sb)),
                     lambda T, a, b: a @ b) for name, (sa, sb) in MATMUL_SHAPES.items()]
-    cases.append(OpCase("linear", ops.MatMul, F.linear, lambda x, w, b: x @ w.T + b,
+    cases.append(OpCase("linear", ops.Linear, F.linear, lambda x, w, b: x @ w.T + b,
                         (Arg((2, 3, 4)), Arg((5, 4)), Arg((5,))), lambda T, x, w, b: T.nn.functional.linear(x, w, b)))
+    cases.append(OpCase("linear-no-bias-vector", ops.Linear, F.linear, lambda x, w: x @ w.T,
+                        (Arg((4,)), Arg((5, 4))), lambda T, x, w: T.nn.functional.linear(x, w)))
     return cases
 
 
@@ -480,6 +482,10 @@ def _attention_cases():
         OpCase("attention-scale", ops.Attention, lambda q, k, v: sdpa(q, k, v, scale=0.7),
                lambda q, k, v: _attention(q, k, v, scale=0.7), (q, kv, Arg((1, 2, 3, 2))),
                lambda T, q, k, v: _torch_attention(T, q, k, v, scale=0.7)),
+        OpCase("attention-packed-qkv", ops.Attention,
+               lambda qkv: sdpa(qkv[0], qkv[1], qkv[2], is_causal=True),
+               lambda qkv: _attention(qkv[0], qkv[1], qkv[2], True), (Arg((3, 1, 2, 3, 4)),),
+               lambda T, qkv: _torch_attention(T, qkv[0], qkv[1], qkv[2], True)),
         OpCase("attention-fixed-dropout-mask", ops.Attention,
                lambda q, k, v: ops.Attention.apply(q, k, v, is_causal=True, scale=0.5,
                                                    dropout_mask=_DROP.astype(q.dtype)),

@@ -128,7 +128,7 @@ def test_depth_collapses_modules_into_boxes():
     boxes = [v for v in labels.values() if "collapsed" not in v and "ModuleList" in v]
     assert len(boxes) == 1
     box = boxes[0]
-    assert "<B>blocks</B>" in box and "26 ops" in box and "in: (5, 4)" in box and "out: (5, 4)" in box
+    assert "<B>blocks</B>" in box and "14 ops" in box and "in: (5, 4)" in box and "out: (5, 4)" in box
     assert "12 parameters, 192 numbers" in box  # per block: 4*4+4 + 4*8+8 + 8*4+4
     assert "<B>relu</B>" not in src and "<B>tanh</B>" not in src
     assert "collapsed at depth=1" in src

@@ -23,10 +23,15 @@ def causal_mask(t, dtype):
 
 
 class Attention(FusedOp):
-    """softmax(q @ k^T * scale [+ causal mask]) [* dropout mask] @ v"""
+    """softmax(q @ k^T * scale [+ causal mask]) [* dropout mask] @ v
+
+    Parents are q, k, v, or one packed tensor qkv of shape (3, B, H, T, D): then the
+    gradient is one array too, instead of three that the engine pads and adds.
+    """
     name = "attention"
 
-    def forward(ctx, q, k, v, is_causal, scale, dropout_mask):
+    def forward(ctx, *qkv, is_causal, scale, dropout_mask):
+        q, k, v = qkv[0] if len(qkv) == 1 else qkv
         B, H, T, D = q.shape
         att = np.empty((B, H, T, k.shape[-2]), dtype=np.result_type(q, k))  # (B, H, T, S)
         y = np.empty((B, H, T, v.shape[-1]), dtype=np.result_type(att, v))  # (B, H, T, D)
@@ -52,10 +57,15 @@ class Attention(FusedOp):
 
     def backward_arrays(ctx, g):
         att = ctx.saved                                               # (B, H, T, S)
-        q, k, v = (p.data for p in ctx.parents)
+        packed = len(ctx.parents) == 1
+        q, k, v = ctx.parents[0].data if packed else (p.data for p in ctx.parents)
         mask = ctx.attrs["dropout_mask"]
         scale = ctx.attrs["scale"]
-        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+        if packed:
+            dqkv = np.empty_like(ctx.parents[0].data)                  # (3, B, H, T, D)
+            dq, dk, dv = dqkv
+        else:
+            dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
 
         def rows(s, e):
             a = att[s:e]
@@ -71,9 +81,10 @@ class Attention(FusedOp):
             np.matmul(d.swapaxes(-1, -2), q[s:e], out=dk[s:e])        # (b, H, S, D)
 
         for_blocks(rows, len(att), att.size * (q.shape[-1] + 4))
-        return [dq, dk, dv]
+        return [dqkv] if packed else [dq, dk, dv]
 
-    def composite(q, k, v, is_causal, scale, dropout_mask):
+    def composite(*qkv, is_causal, scale, dropout_mask):
+        q, k, v = (qkv[0][0], qkv[0][1], qkv[0][2]) if len(qkv) == 1 else qkv
         att = (q @ k.swapaxes(-1, -2)) * scale                        # (B, H, T, S)
         if is_causal:
             att = att + Tensor._wrap(causal_mask(att.shape[-1], att.dtype)[-att.shape[-2]:])

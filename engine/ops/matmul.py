@@ -41,6 +41,27 @@ class MatMul(Op):
         return ga, gb
 
 
+class Linear(Op):
+    """x @ weight.T (+ bias), weight (out, in): one node, its gradient made in weight's own layout"""
+    name = "linear"
+
+    def forward(ctx, x, w, *bias):
+        _check(x, w.T)
+        y = x.reshape(-1, x.shape[-1]) @ w.T                          # (N, out)
+        if bias:
+            y += bias[0]
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+    def backward(ctx, g, out):
+        x, w = ctx.parents[:2]
+        g2 = g.reshape(-1, g.shape[-1])                               # (N, out)
+        gx = (g2 @ w).reshape(x.shape) if x.requires_grad else None    # (N, in)
+        gw = g2.T @ x.reshape(-1, x.shape[-1]) if w.requires_grad else None  # (out, in)
+        if len(ctx.parents) == 2:
+            return gx, gw
+        return gx, gw, (g2.sum(0) if ctx.parents[2].requires_grad else None)
+
+
 def _vector_backward(a, b, g):
     """Backward for 1-D operands: treat them as a row (a) or column (b) matrix."""
     a2 = a.reshape(1, -1) if a.ndim == 1 else a
