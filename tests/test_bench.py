@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import flops
@@ -144,3 +145,18 @@ def test_matmul_weight_count_matches_the_model():
     model, _ = build_engine(RECIPE, 65)
     matrices = sum(p.size for name, p in model.named_parameters() if p.ndim == 2 and "wpe" not in name)
     assert flops.gpt_matmul_params(RECIPE, 65) == matrices
+
+
+def test_lockstep_engine_and_torch_take_the_same_steps(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from bench.lockstep import main as lockstep
+    text = "".join(np.random.default_rng(0).choice(list("abcdefgh \n"), 3000))
+    (tmp_path / "t.txt").write_text(text)
+    assert lockstep(["--data", str(tmp_path / "t.txt"), "--steps", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines[1:-1]]
+    assert [r[0] for r in rows] == ["0", "2"]
+    for _, ours, theirs in rows:
+        assert abs(float(ours) - float(theirs)) < 1e-4
+    ours, theirs = (float(v.strip(",")) for v in lines[-1].split()[-3::2])
+    assert abs(ours - theirs) < 1e-4

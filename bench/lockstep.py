@@ -1,0 +1,93 @@
+"""Train the engine's GPT and PyTorch's in lockstep: same initial weights, batches and schedule.
+
+    python -m bench.lockstep --data path/to/tinyshakespeare.txt [--steps 2000] [--seed 1337]
+
+Both follow nanoGPT's CPU recipe (AdamW 1e-3 -> 1e-4 cosine after 100 warm-up
+steps, betas (0.9, 0.99), weight decay 0.1 on matrices, clip 1.0, batch 12 x 64).
+Every 500 steps it prints both training losses; at the end, both models' loss on
+the whole validation split (non-overlapping windows of 64 characters). A correct
+engine tracks PyTorch step for step, so the two columns should agree to float32
+rounding; any gap in final quality is then the recipe's, not the engine's.
+"""
+import argparse
+
+import engine  # noqa: F401  (before numpy loads OpenBLAS: see engine/__init__.py)
+import numpy as np
+
+import optim
+from bench.torch_ref import load_torch, torch_gpt_module
+from engine import no_grad
+from models.data import CharDataset, load_text
+from models.gpt import GPT, GPTConfig
+from models.schedule import get_lr
+
+LR, MIN_LR, WARMUP, BATCH, BLOCK = 1e-3, 1e-4, 100, 12, 64
+
+
+def full_val_loss(loss_of, val):
+    """Mean loss over non-overlapping windows of BLOCK characters of `val`; loss_of(x, y) -> float."""
+    starts = np.arange(0, len(val) - BLOCK - 1, BLOCK)
+    total = 0.0
+    for i in range(0, len(starts), 64):
+        s = starts[i:i + 64]
+        x = np.stack([val[j:j + BLOCK] for j in s])                  # (b, T)
+        y = np.stack([val[j + 1:j + BLOCK + 1] for j in s])          # (b, T)
+        total += loss_of(x, y) * x.size
+    return total / (len(starts) * BLOCK)
+
+
+def main(argv=None):
+    """Run the lockstep comparison and print the losses; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m bench.lockstep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="a UTF-8 text file (e.g. tiny Shakespeare)")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1337)
+    args = parser.parse_args(argv)
+    torch = load_torch()
+    if torch is None:
+        print("bench.lockstep: PyTorch is not installed; nothing to compare against")
+        return 1
+    torch.set_num_threads(2)
+    ds = CharDataset(load_text(args.data))
+    config = GPTConfig(vocab_size=ds.tokenizer.vocab_size)
+    engine.manual_seed(args.seed)
+    model = GPT(config)
+    ref = torch_gpt_module()
+    tmodel = ref.TorchGPT(config)
+    ref.copy_weights(model, tmodel)
+    opt = optim.AdamW(model.configure_optimizer_groups(0.1), lr=LR, betas=(0.9, 0.99))
+    named = list(tmodel.named_parameters())
+    topt = torch.optim.AdamW([{"params": [p for _, p in named if p.dim() >= 2], "weight_decay": 0.1},
+                              {"params": [p for _, p in named if p.dim() < 2], "weight_decay": 0.0}],
+                             lr=LR, betas=(0.9, 0.99))
+    rng = np.random.default_rng(args.seed)
+    print("step  engine loss  torch loss")
+    for step in range(args.steps):
+        lr = get_lr(step, LR, MIN_LR, WARMUP, args.steps)
+        for group in opt.param_groups + topt.param_groups:
+            group["lr"] = lr
+        x, y = ds.get_batch("train", BATCH, BLOCK, rng)
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm_(list(model.parameters()), 1.0)
+        opt.step()
+        _, tloss = tmodel(torch.from_numpy(x), torch.from_numpy(y))
+        topt.zero_grad(set_to_none=True)
+        tloss.backward()
+        torch.nn.utils.clip_grad_norm_(tmodel.parameters(), 1.0)
+        topt.step()
+        if step % 500 == 0 or step == args.steps - 1:
+            print(f"{step:4d}  {loss.item():11.4f}  {tloss.item():10.4f}", flush=True)
+    model.eval()
+    tmodel.eval()
+    with no_grad():
+        ours = full_val_loss(lambda a, b: model(a, b)[1].item(), ds.val)
+    with torch.no_grad():
+        theirs = full_val_loss(lambda a, b: tmodel(torch.from_numpy(a), torch.from_numpy(b))[1].item(), ds.val)
+    print(f"whole validation split: engine {ours:.4f}, torch {theirs:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
