@@ -241,6 +241,9 @@ def _backward_unchecked(node, g, out):
 
 def _shared_arrays(pgs):
     """ids of arrays handed to more than one parent (e.g. add passes g to both)."""
+    if len(pgs) == 2:
+        a, b = pgs
+        return {id(a.data)} if a is not None and b is not None and a.data is b.data else ()
     seen, shared = set(), set()
     for pg in pgs:
         if pg is not None:
