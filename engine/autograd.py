@@ -104,13 +104,14 @@ def _bad_kind(a):
     return "nan" if np.isnan(a).any() else "inf"
 
 
-def toposort(roots, stop=()):
+def toposort(roots, stop=(), constants=False):
     """Tensors reachable from `roots` through tensors that require grad, parents first.
 
-    Tensors whose id is in `stop` are included but not looked through.
+    Tensors whose id is in `stop` are included but not looked through. With
+    `constants`, tensors that do not require grad are included too (for pictures).
     """
     order, seen = [], set()
-    stack = [(r, False) for r in roots if r.requires_grad]
+    stack = [(r, False) for r in roots if r.requires_grad or constants]
     while stack:
         t, done = stack.pop()
         if done:
@@ -122,8 +123,8 @@ def toposort(roots, stop=()):
         stack.append((t, True))
         node = t._ctx
         if node is not None and id(t) not in stop:
-            for p in node.parents:
-                if p.requires_grad and id(p) not in seen:
+            for p in reversed(node.parents):  # reversed: parents are visited in argument order
+                if (p.requires_grad or constants) and id(p) not in seen:
                     stack.append((p, False))
     return order
 

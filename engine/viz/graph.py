@@ -11,6 +11,7 @@ parents before children), so the same graph always gives the same ids.
 """
 from dataclasses import dataclass, field
 
+from engine.autograd import toposort
 from engine.nn import Parameter
 from engine.trace import parameter_names
 
@@ -56,24 +57,6 @@ class Graph:
         self._by_id = {id(n.tensor): n for n in self.nodes}
 
 
-def walk(root):
-    """Every tensor reachable from `root` (through all parents), parents first, in a stable order."""
-    order, seen = [], set()
-    stack = [(root, False)]
-    while stack:
-        t, done = stack.pop()
-        if done:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t._ctx is not None:
-            stack.extend((p, False) for p in reversed(t._ctx.parents) if id(p) not in seen)
-    return order
-
-
 def _is_inlined(t, names):
     return t._ctx is None and not t.requires_grad and t.data.size == 1 and not t.name and id(t) not in names
 
@@ -102,7 +85,7 @@ def common_scope(scopes):
 def read_graph(root, params=None):
     """Read the graph that produced `root` into a `Graph` of `GNode`s."""
     names = parameter_names(params)
-    tensors = walk(root)
+    tensors = toposort([root], constants=True)
     nodes, by_id = [], {}
     for t in tensors:
         if t is not root and _is_inlined(t, names):
