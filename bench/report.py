@@ -150,7 +150,11 @@ frameworks, so each is measured as it runs alone. Garbage collection stays on.
   interleaved; the fastest block counts (a peak), while the GPT step's rate uses its median.
 - **Threads**: numpy's OpenBLAS and torch's intra-op pool both set to {ctx.threads}. OpenBLAS and
   OpenMP threads spin while waiting; when other processes compete for the cores this makes small
-  matmuls much slower, and the timings noisy — check the load averages below.
+  matmuls much slower, and the timings noisy — check the load averages below. The engine's fused
+  kernels (GELU, attention) split their rows over its own threads (`STEPGRAD_NUM_THREADS`, default
+  the usable cores), and importing the engine before numpy shortens OpenBLAS's idle spin to 2^18
+  cycles (`OPENBLAS_THREAD_TIMEOUT=18`) so that those threads get the cores (the bench imports it first;
+  a script that imports numpy first keeps OpenBLAS's default and runs the GPT step ~10% slower).
 - Both frameworks run in the same process, so torch also runs with the engine's malloc tuning.
 """
 
