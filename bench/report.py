@@ -154,7 +154,7 @@ frameworks, so each is measured as it runs alone. Garbage collection stays on.
   kernels (GELU, attention) split their rows over its own threads (`STEPGRAD_NUM_THREADS`, default
   the usable cores), and importing the engine before numpy shortens OpenBLAS's idle spin to 2^18
   cycles (`OPENBLAS_THREAD_TIMEOUT=18`) so that those threads get the cores (the bench imports it first;
-  a script that imports numpy first keeps OpenBLAS's default and runs the GPT step ~10% slower).
+  a script that imports numpy first keeps OpenBLAS's default and runs the GPT step 15-20% slower here).
 - Both frameworks run in the same process, so torch also runs with the engine's malloc tuning.
 """
 
