@@ -114,5 +114,5 @@ def plot_trajectories(path, steps=500):
         ax.set_title(f"{title}\nat most {steps} steps; ✕ marks where each run ended")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8.5, frameon=False)
     fig.suptitle("Single-step optimization: θ ← θ − step(∇J(θ)), one point per step", fontsize=13)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=90)
     return results
