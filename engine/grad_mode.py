@@ -70,14 +70,3 @@ def detect_anomaly():
         yield
     finally:
         state.anomaly = saved
-
-
-@contextlib.contextmanager
-def module_scope(name):
-    """Record ops made inside as belonging to the module called `name` (dotted)."""
-    saved = state.scope
-    state.scope = f"{saved}.{name}" if saved and name else (name or saved)
-    try:
-        yield
-    finally:
-        state.scope = saved
