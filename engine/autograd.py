@@ -74,14 +74,7 @@ def record(op, parents, attrs):
         raise ShapeError(f"{op.name}: cannot combine shapes {_shapes(parents)}: {err}") from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    t = Tensor.__new__(Tensor)
-    t.data = out
-    t.grad = None
-    t._version = 0
-    t._retains_grad = False
-    t.name = None
-    t.requires_grad = False
-    t._ctx = None
+    t = Tensor._wrap(out)
     if state.grad_enabled:
         for p in parents:
             if p.requires_grad:
