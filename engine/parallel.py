@@ -28,6 +28,16 @@ _threads = _usable_cores()
 _pool = None
 
 
+def _forget_pool_in_child():
+    """A forked child has the pool object but not its threads: start a fresh one when needed."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def num_threads():
     """How many threads the fused kernels use."""
     return _threads

@@ -52,3 +52,38 @@ def test_threaded_kernels_pass_gradcheck(name, threads):
     fn, shapes = CASES[name]
     xs = [Tensor(RNG.standard_normal(s), requires_grad=True) for s in shapes]
     assert gradcheck(fn, xs)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_can_still_run_threaded_kernels(threads):
+    import os
+    import threading
+    x = Tensor(RNG.standard_normal((5, 7, 11)).astype(np.float32))
+    F.gelu(x)  # the parent's pool now exists
+    workers = parallel.num_threads() - 1
+    barrier = threading.Barrier(workers + 1)
+    started = [parallel._pool.submit(barrier.wait) for _ in range(workers)]  # every worker thread alive
+    barrier.wait()
+    for f in started:
+        f.result()
+    pid = os.fork()
+    if pid == 0:  # child: would wait forever on the parent's (absent) pool threads
+        code = 1
+        try:
+            F.gelu(x)
+            code = 0
+        finally:
+            os._exit(code)
+    import signal
+    import time
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung in a threaded kernel")
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
