@@ -28,10 +28,9 @@ def _chain_leaves(shape, seed=0):
     return [rng.standard_normal(shape).astype(np.float32) for _ in range(3)]
 
 
-def engine_chain(sizes):
-    """A callable: the engine's op chain forward, `.sum().backward()`, grads cleared."""
-    from engine import Tensor
-    leaves = [Tensor(v, requires_grad=True) for v in _chain_leaves(sizes.chain_shape)]
+def _chain_runner(make_leaf, sizes):
+    """A callable: the op chain on leaves made by `make_leaf`, `.sum().backward()`, grads cleared."""
+    leaves = [make_leaf(v) for v in _chain_leaves(sizes.chain_shape)]
     x, a, b = leaves
 
     def run():
@@ -39,18 +38,17 @@ def engine_chain(sizes):
         for t in leaves:
             t.grad = None
     return run
+
+
+def engine_chain(sizes):
+    """A callable: the engine's op chain forward, `.sum().backward()`, grads cleared."""
+    from engine import Tensor
+    return _chain_runner(lambda v: Tensor(v, requires_grad=True), sizes)
 
 
 def torch_chain(torch, sizes):
     """A callable: the same chain in PyTorch."""
-    leaves = [torch.tensor(v, requires_grad=True) for v in _chain_leaves(sizes.chain_shape)]
-    x, a, b = leaves
-
-    def run():
-        _chain(x, a, b, sizes.chain_ops).sum().backward()
-        for t in leaves:
-            t.grad = None
-    return run
+    return _chain_runner(lambda v: torch.tensor(v, requires_grad=True), sizes)
 
 
 def _mlp_data(sizes, seed=0):

@@ -45,9 +45,7 @@ class Adagrad(Optimizer):
         std = self._tmp(param, 2)
         np.sqrt(s, out=std)
         std += float(group["eps"])
-        np.multiply(g, -clr, out=t)
-        t /= std
-        param += t
+        self._descend(param, g, clr, std, t)
 
     def _param_stats(self, p, group):
         """Adagrad's view: the decayed learning rate and the per-coordinate step size."""

@@ -80,9 +80,7 @@ class Adam(Optimizer):
         np.sqrt(v, out=denom)
         denom /= bias_correction2_sqrt
         denom += eps
-        np.multiply(m, -step_size, out=t)
-        t /= denom
-        param += t
+        self._descend(param, m, step_size, denom, t)
 
     def _param_stats(self, p, group):
         """Adam's view of the step: bias corrections, moments and effective step size."""

@@ -235,6 +235,13 @@ class Optimizer:
             buf = self._scratch[key] = np.empty_like(like)
         return buf
 
+    @staticmethod
+    def _descend(param, numer, step_size, denom, t):
+        """param -= step_size * numer / denom, in place, using scratch `t` (the adaptive methods' last line)."""
+        np.multiply(numer, -step_size, out=t)
+        t /= denom
+        param += t
+
     def _effective_grad(self, param, grad, group):
         """grad, negated if `maximize`, plus weight_decay * param (L2 penalty).
 

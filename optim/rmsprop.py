@@ -71,9 +71,7 @@ class RMSprop(Optimizer):
             np.multiply(buf, lr, out=t)
             param -= t
         else:
-            np.multiply(g, -lr, out=t)
-            t /= avg
-            param += t
+            self._descend(param, g, lr, avg, t)
 
     def _param_stats(self, p, group):
         """RMSprop's view: the RMS of the gradient and the per-coordinate step size."""
