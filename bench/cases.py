@@ -8,7 +8,7 @@ report's other sections (the equivalence check, the profile, memory details) go 
 import statistics
 from dataclasses import dataclass, field
 
-from bench import flops, gpt_case, memory, micro
+from bench import flops, gpt_case, memory, micro, op_breakdown
 from bench.hotspots import profile_steps
 from bench.timing import interleave
 
@@ -51,7 +51,7 @@ def _timed_row(figure, unit, scale, timings):
 
 
 def gpt(ctx):
-    """The GPT training step: total and per phase (ms), the equivalence check, the profile."""
+    """The GPT training step: total and per phase (ms), the equivalence check, the profiles."""
     s, plan, torch = ctx.sizes, ctx.plan, ctx.torch
     model, opt = gpt_case.build_engine(s, s.vocab_size)
     contenders = {"engine": gpt_case.engine_step(model, opt, ctx.batches, s.grad_clip)}
@@ -72,6 +72,10 @@ def gpt(ctx):
         ctx.notes["final_losses"] = gpt_case.final_losses(model, tmodel, torch, ctx.batches[0])
         ctx.notes["steps_each"] = contenders["engine"].calls
     ctx.notes["profile"] = profile_steps(contenders["engine"], plan.profile_steps)
+    breakdown = {"engine": op_breakdown.engine_breakdown(contenders["engine"], plan.profile_steps)}
+    if torch is not None:
+        breakdown["torch"] = op_breakdown.torch_breakdown(torch, contenders["torch"], plan.profile_steps)
+    ctx.notes["op_breakdown"] = breakdown
 
 
 def tiny(ctx):

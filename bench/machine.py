@@ -7,6 +7,7 @@ import platform
 import numpy as np
 
 from bench.threads import openblas, openblas_threads
+from bench.wakeup import wake_latency
 
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "STEPGRAD_MALLOC_TUNING")
 
@@ -77,6 +78,10 @@ def describe(torch, torch_info):
         info[name] = os.environ.get(name, "not set")
     import engine
     info["engine malloc tuning"] = "applied" if engine.MALLOC_TUNED else "not applied"
+    same, other = wake_latency(same_core=True), wake_latency(same_core=False)
+    if same is not None:
+        info["thread wake-up after a signal (median; bench/wakeup.py)"] = (
+            f"{same * 1e6:.0f} µs on the same core, {other * 1e6:.0f} µs on the other core")
     if load is not None:
         info["load average at start (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in load)
     return info

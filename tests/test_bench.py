@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from bench import flops
+from bench.op_breakdown import KINDS, OTHER
 from bench.config import RECIPE, TINY
 from bench.timing import interleave
 
@@ -53,6 +54,17 @@ def number(cell):
     return None if cell == "—" else float(cell)
 
 
+def breakdown_rows(report):
+    """{kind: cells} of the per-kind table in '## Where the time goes', checking its header and kinds."""
+    section = report.split("## Where the time goes\n", 1)[1]
+    table = "| kind of op |" + section.split("| kind of op |", 1)[1].split("\n\n", 1)[0]
+    lines = table.splitlines()
+    assert lines[0] == "| kind of op | engine fwd | torch fwd | engine bwd | torch bwd | engine − torch |"
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    assert [r[0] for r in rows] == [kind for kind, _, _ in KINDS] + [OTHER, "**total**"]
+    return {r[0]: r[1:] for r in rows}
+
+
 def find_row(rows, text):
     """The one row whose figure contains `text`."""
     found = [r for r in rows if text in r[0].replace("&nbsp;", "")]
@@ -78,6 +90,11 @@ def test_full_run_with_torch(tmp_path):
     assert "Verdict: same computation" in report
     for section in ("## Where the time goes", "## Method", "## Machine", "## Reproduce"):
         assert section in report
+    table = breakdown_rows(report)
+    for kind, (e_fwd, t_fwd, e_bwd, t_bwd, gap) in table.items():
+        assert min(number(e_fwd), number(t_fwd), number(e_bwd), number(t_bwd)) >= 0, kind
+        assert float(gap) == pytest.approx(number(e_fwd) + number(e_bwd) - number(t_fwd) - number(t_bwd),
+                                           abs=0.02), kind
     assert f"- torch: {importlib.metadata.version('torch')}" in report
     assert "torch intra-op threads: 2" in report
     assert "GPT train step" in done.stdout  # the table is printed too
@@ -95,6 +112,8 @@ def test_full_run_without_torch_importable(tmp_path):
     assert "- torch: absent" in report
     profile = report.split("## Where the time goes", 1)[1].split("\n## ", 1)[0]
     assert "(engine/ops/" in profile  # the profile names the engine's ops
+    for kind, (e_fwd, t_fwd, e_bwd, t_bwd, gap) in breakdown_rows(report).items():
+        assert number(e_fwd) >= 0 and number(e_bwd) >= 0 and t_fwd == t_bwd == gap == "—", kind
 
 
 def test_env_var_hides_torch_and_only_selects(tmp_path):
@@ -160,3 +179,27 @@ def test_lockstep_engine_and_torch_take_the_same_steps(tmp_path, capsys):
         assert abs(float(ours) - float(theirs)) < 1e-4
     ours, theirs = (float(v.strip(",")) for v in lines[-1].split()[-3::2])
     assert abs(ours - theirs) < 1e-4
+
+
+def test_op_breakdown_times_each_kind_and_puts_the_op_rules_back():
+    from bench import gpt_case, op_breakdown
+    from engine.ops import OPS
+    rules = {(op, attr): op.__dict__.get(attr) for op in OPS for attr in ("forward", "backward")}
+    batches, vocab = gpt_case.make_batches(TINY)
+    model, opt = gpt_case.build_engine(TINY, vocab)
+    step = gpt_case.engine_step(model, opt, batches, TINY.grad_clip)
+    found = op_breakdown.engine_breakdown(step, 2)
+    assert {(op, attr): op.__dict__.get(attr) for op, attr in rules} == rules
+    for phase in op_breakdown.PHASES:
+        assert list(found[phase]) == [kind for kind, _, _ in KINDS] + [OTHER]
+        assert all(ms > 0 for kind, ms in found[phase].items() if kind != OTHER), phase
+
+
+def test_wake_latency_is_measured_where_threads_can_be_pinned():
+    from bench.wakeup import wake_latency
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    for same_core in (True, False):
+        found = wake_latency(same_core, rounds=20)
+        assert (found is not None and 0 < found < 1) if len(cores) >= 2 else found is None
+        if cores:
+            assert os.sched_getaffinity(0) == cores  # the caller's cores are given back
