@@ -126,10 +126,8 @@ def breakdown_section(notes):
         lines += ["", "Largest gaps: " + ", ".join(f"{kind} {gap:+.2f} ms" for gap, kind in gaps[:3]) + ". "
                   "PyTorch runs GELU, layer norm and attention as one fused C++ loop each; the engine "
                   "composes them from numpy calls, each a separate pass over memory (about 20 for GELU's "
-                  "erf). Its parallel kernels hand half the rows to a thread that must be woken on the "
-                  "other core, and OpenBLAS's workers sleep between matmuls once their short idle spin "
-                  "ends; PyTorch's OpenMP workers spin instead. What a wake-up costs on this machine is "
-                  "in the Machine section."]
+                  "erf), and its parallel kernels hand half the rows to a thread on the other core, which "
+                  "must first be woken (what that costs here is in the Machine section)."]
     return "\n".join(lines) + "\n"
 
 
