@@ -1,5 +1,6 @@
 """The benchmark's results as text: the table for the console, and `docs/benchmarks.md`."""
 from bench import flops, gpt_case
+from bench.op_breakdown import PHASES
 
 RATIO_NOTE = ("engine/torch above 1: the engine takes that many times longer (or more memory); "
               "for GFLOP/s and % rows, below 1: the engine reaches that fraction of torch's rate.")
@@ -103,7 +104,6 @@ def breakdown_section(notes):
     found = notes.get("op_breakdown")
     if not found:
         return ""
-    from bench.op_breakdown import PHASES
     ours, theirs = found["engine"], found.get("torch")
 
     def per_phase(times, kind):
