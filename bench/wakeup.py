@@ -14,7 +14,7 @@ import time
 def wake_latency(same_core, rounds=300):
     """Median seconds from `Event.set()` to the waiting thread running, pinned to one or two cores.
 
-    None when the process cannot pin threads (no `sched_setaffinity`) or has one core.
+    None when threads cannot be pinned here (no `sched_setaffinity`, one core, or pinning refused).
     """
     if not hasattr(os, "sched_setaffinity"):
         return None
@@ -22,18 +22,22 @@ def wake_latency(same_core, rounds=300):
     if len(cores) < 2:
         return None
     waiter_core = cores[0] if same_core else cores[1]
-    go, done, sent, latencies = threading.Event(), threading.Event(), [0.0], []
+    go, done, sent, latencies, pinned = threading.Event(), threading.Event(), [0.0], [], []
 
     def waiter():
-        os.sched_setaffinity(0, {waiter_core})
-        for _ in range(rounds):
+        try:
+            os.sched_setaffinity(0, {waiter_core})                   # this thread only (Linux)
+            pinned.append(True)
+        except OSError:
+            pass
+        for _ in range(rounds):                                       # serve every round, pinned or not
             go.wait()
             latencies.append(time.perf_counter() - sent[0])
             go.clear()
             done.set()
 
-    os.sched_setaffinity(0, {cores[0]})
     try:
+        os.sched_setaffinity(0, {cores[0]})
         thread = threading.Thread(target=waiter, daemon=True)
         thread.start()
         for _ in range(rounds):
@@ -43,7 +47,11 @@ def wake_latency(same_core, rounds=300):
             done.wait()
             done.clear()
         thread.join()
+    except OSError:
+        return None
     finally:
         os.sched_setaffinity(0, set(cores))
+    if not pinned:
+        return None
     latencies.sort()
     return latencies[len(latencies) // 2]
