@@ -13,6 +13,7 @@ from engine.ops.elementwise import Erf, erf_array, erf_tail
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_LOG_INV_SQRT_2PI = -0.5 * math.log(2.0 * math.pi)
 
 
 class LayerNorm(FusedOp):
@@ -90,7 +91,7 @@ class LayerNorm(FusedOp):
 
 
 def gelu_cdf(x, cdf=None, density=None):
-    """(Phi(x), exp(-x*x/2)): the normal CDF GELU multiplies by, and the unscaled density.
+    """(Phi(x), phi(x)): the normal CDF GELU multiplies by, and the normal density.
 
     Written into `cdf` and `density` when given (arrays shaped like x).
     """
@@ -98,14 +99,14 @@ def gelu_cdf(x, cdf=None, density=None):
         c = erf_array(x * (1.0 / math.sqrt(2.0)))
         c += 1.0
         c *= 0.5
-        e = np.exp(x * x * -0.5)
+        e = np.exp(x * x * -0.5) * _INV_SQRT_2PI
         if cdf is None:
             return c, e
         cdf[...], density[...] = c, e
         return cdf, density
     a = np.abs(x, out=density)
     a *= 1.0 / math.sqrt(2.0)
-    q, e = erf_tail(a, scale=0.5, out=cdf)                            # 1 - 2q*e = erf(|x|/sqrt 2)
+    q, e = erf_tail(a, scale=0.5, out=cdf, log_factor=_LOG_INV_SQRT_2PI)  # q*e = (1 - erf(|x|/sqrt 2))/2
     q *= e
     np.subtract(0.5, q, out=q)
     np.copysign(q, x, out=q)
@@ -146,7 +147,6 @@ class Gelu(FusedOp):
         def block(s, e):                                              # d/dx x*Phi(x) = Phi(x) + x*phi(x)
             out = d[s:e]
             np.multiply(flat[s:e], density[s:e], out=out)
-            out *= _INV_SQRT_2PI
             out += cdf[s:e]
             out *= gf[s:e]
 
