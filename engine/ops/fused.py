@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from engine.ops.base import FusedOp
+from engine.grad_mode import state
 from engine.parallel import for_blocks
 from engine.ops.elementwise import Erf, erf_array, erf_tail
 
@@ -90,23 +91,23 @@ class LayerNorm(FusedOp):
         return y
 
 
-def gelu_cdf(x, cdf=None, density=None):
+def gelu_cdf(x, density=None):
     """(Phi(x), phi(x)): the normal CDF GELU multiplies by, and the normal density.
 
-    Written into `cdf` and `density` when given (arrays shaped like x).
+    The density is written into `density` when given (an array shaped like x).
     """
     if x.dtype == np.float64:
-        c = erf_array(x * (1.0 / math.sqrt(2.0)))
-        c += 1.0
-        c *= 0.5
+        cdf = erf_array(x * (1.0 / math.sqrt(2.0)))
+        cdf += 1.0
+        cdf *= 0.5
         e = np.exp(x * x * -0.5) * _INV_SQRT_2PI
-        if cdf is None:
-            return c, e
-        cdf[...], density[...] = c, e
+        if density is None:
+            return cdf, e
+        density[...] = e
         return cdf, density
     a = np.abs(x, out=density)
     a *= 1.0 / math.sqrt(2.0)
-    q, e = erf_tail(a, scale=0.5, out=cdf, log_factor=_LOG_INV_SQRT_2PI)  # q*e = (1 - erf(|x|/sqrt 2))/2
+    q, e = erf_tail(a, scale=0.5, log_factor=_LOG_INV_SQRT_2PI)   # q*e = (1 - erf(|x|/sqrt 2))/2
     q *= e
     np.subtract(0.5, q, out=q)
     np.copysign(q, x, out=q)
@@ -124,34 +125,34 @@ class Gelu(FusedOp):
             ctx.saved = th
             return x * (th + 1.0) * 0.5
         flat = x.reshape(-1)
-        cdf, density, y = np.empty_like(flat), np.empty_like(flat), np.empty_like(flat)
+        y = np.empty_like(flat)
+        slope = np.empty_like(flat) if state.grad_enabled and ctx.parents[0].requires_grad else None
 
         def block(s, e):
-            gelu_cdf(flat[s:e], cdf[s:e], density[s:e])
-            np.multiply(flat[s:e], cdf[s:e], out=y[s:e])
+            cdf, density = gelu_cdf(flat[s:e], density=None if slope is None else slope[s:e])
+            np.multiply(flat[s:e], cdf, out=y[s:e])
+            if slope is not None:                                     # d/dx x*Phi(x) = Phi(x) + x*phi(x)
+                density *= flat[s:e]
+                density += cdf
 
         for_blocks(block, flat.size, flat.size)
-        ctx.saved = (cdf, density)
+        ctx.saved = slope                                             # backward is then one multiply
         return y.reshape(x.shape)
 
     def backward_arrays(ctx, g):
-        x = ctx.parents[0].data
         if ctx.attrs["approximate"] == "tanh":
+            x = ctx.parents[0].data
             th = ctx.saved
             inner = (x * x * (3 * 0.044715) + 1.0) * _SQRT_2_OVER_PI
             return [g * ((th + 1.0) * 0.5 + x * (1.0 - th * th) * inner * 0.5)]
-        cdf, density = ctx.saved
-        flat, gf = x.reshape(-1), g.reshape(-1)
-        d = np.empty_like(flat)
+        slope, gf = ctx.saved, g.reshape(-1)
+        d = np.empty_like(gf)
 
-        def block(s, e):                                              # d/dx x*Phi(x) = Phi(x) + x*phi(x)
-            out = d[s:e]
-            np.multiply(flat[s:e], density[s:e], out=out)
-            out += cdf[s:e]
-            out *= gf[s:e]
+        def block(s, e):
+            np.multiply(gf[s:e], slope[s:e], out=d[s:e])
 
-        for_blocks(block, flat.size, flat.size)
-        return [d.reshape(x.shape)]
+        for_blocks(block, gf.size, gf.size)
+        return [d.reshape(g.shape)]
 
     def composite(x, approximate):
         if approximate == "tanh":
