@@ -214,18 +214,18 @@ _ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
 _erf_exact = np.frompyfunc(math.erf, 1, 1)
 
 
-def erf_tail(a, scale=1.0, out=None, log_factor=0.0):
+def erf_tail(a, scale=1.0, log_factor=0.0):
     """For a = |z| in float32: (scale * poly(t) / f, f * exp(-a*a)) with f = exp(log_factor).
 
-    Their product is scale * (1 - erf(a)). Overwrites `a` with f * exp(-a*a); poly goes to
-    `out` when given. Both come back so that GELU can keep the normal density (f =
-    1/sqrt(2 pi)) without a pass of its own.
+    Their product is scale * (1 - erf(a)). Overwrites `a` with f * exp(-a*a). Both come
+    back so that GELU can keep the normal density (f = 1/sqrt(2 pi)) without a pass of
+    its own.
     """
     t = a * _ERF_P
     t += 1.0
     np.reciprocal(t, out=t)
     scale *= math.exp(-log_factor)
-    poly = np.multiply(t, _ERF_A[0] * scale, out=out)
+    poly = t * (_ERF_A[0] * scale)
     for c in _ERF_A[1:]:
         poly += c * scale
         poly *= t
