@@ -93,8 +93,10 @@ def test_full_run_with_torch(tmp_path):
     table = breakdown_rows(report)
     for kind, (e_fwd, t_fwd, e_bwd, t_bwd, gap) in table.items():
         assert min(number(e_fwd), number(t_fwd), number(e_bwd), number(t_bwd)) >= 0, kind
+        cells = (e_fwd, t_fwd, e_bwd, t_bwd, gap)                     # each rounded to its shown digits
+        slack = sum(0.5 * 10.0 ** -len(c.partition(".")[2]) for c in cells)
         assert float(gap) == pytest.approx(number(e_fwd) + number(e_bwd) - number(t_fwd) - number(t_bwd),
-                                           abs=0.02), kind
+                                           abs=slack), kind
     assert f"- torch: {importlib.metadata.version('torch')}" in report
     assert "torch intra-op threads: 2" in report
     assert "GPT train step" in done.stdout  # the table is printed too
