@@ -3,7 +3,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import functional as F
 from engine import nn
 from models.lm import LanguageModel
 from models.sampling import as_tokens
@@ -35,10 +34,5 @@ class Bigram(LanguageModel):
     def forward(self, idx, targets=None):
         """Logits (B, T, vocab) for the token after each position; the mean loss if `targets`."""
         idx = as_tokens(idx)                                          # (B, T)
-        B, T = idx.shape
         logits = self.table[idx]                                      # (B, T, V)
-        loss = None
-        if targets is not None:
-            V = logits.shape[-1]
-            loss = F.cross_entropy(logits.reshape(B * T, V), as_tokens(targets).reshape(B * T))
-        return logits, loss
+        return self.with_loss(logits, targets)

@@ -182,13 +182,9 @@ class GPT(LanguageModel):
     def forward(self, idx, targets=None):
         """Logits (B, T, vocab) for the token after each position; the mean loss if `targets`."""
         idx = as_tokens(idx)                                          # (B, T)
-        B, T = idx.shape
+        T = idx.shape[1]
         if T > self.config.block_size:
             raise ValueError(f"cannot forward a sequence of length {T}: block_size is {self.config.block_size}")
         x = self.transformer(idx)                                     # (B, T, C)
         logits = self.lm_head(x)                                      # (B, T, V)
-        loss = None
-        if targets is not None:
-            V = logits.shape[-1]
-            loss = F.cross_entropy(logits.reshape(B * T, V), as_tokens(targets).reshape(B * T))
-        return logits, loss
+        return self.with_loss(logits, targets)

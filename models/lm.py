@@ -1,6 +1,7 @@
 """`LanguageModel`: what Bigram, MLP and GPT share besides their forward pass."""
+from engine import functional as F
 from engine import nn
-from models.sampling import generate
+from models.sampling import as_tokens, generate
 
 
 class LanguageModel(nn.Module):
@@ -14,6 +15,13 @@ class LanguageModel(nn.Module):
     def context_size(self):
         """How many of the most recent tokens one prediction looks at."""
         return self.config.block_size
+
+    def with_loss(self, logits, targets):
+        """(logits, loss): the mean cross-entropy of logits (B, T, V) against targets (B, T), or None."""
+        if targets is None:
+            return logits, None
+        B, T, V = logits.shape
+        return logits, F.cross_entropy(logits.reshape(B * T, V), as_tokens(targets).reshape(B * T))
 
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, rng=None):
         """Sample `max_new_tokens` tokens after the prompts `idx` (B, T); returns an int64 array.

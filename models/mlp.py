@@ -6,7 +6,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine import functional as F
 from engine import get_rng, nn
 from models.lm import LanguageModel
 from models.sampling import as_tokens
@@ -56,8 +55,4 @@ class MLP(LanguageModel):
         emb = self.wte(context)                                       # (B, T, bs, n_embd)
         h = self.hidden(emb.reshape(B, T, bs * self.config.n_embd)).tanh()  # (B, T, n_hidden)
         logits = self.lm_head(h)                                      # (B, T, V)
-        loss = None
-        if targets is not None:
-            V = logits.shape[-1]
-            loss = F.cross_entropy(logits.reshape(B * T, V), as_tokens(targets).reshape(B * T))
-        return logits, loss
+        return self.with_loss(logits, targets)
