@@ -7,4 +7,3 @@ and writes the table with the method and the machine to `docs/benchmarks.md`.
 PyTorch is optional: without it the engine's own figures are still reported.
 The command-line entry point is `bench.run.main(argv)`.
 """
-import engine  # noqa: E402,F401  (before numpy loads OpenBLAS, so the engine's thread settings apply)

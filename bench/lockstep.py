@@ -11,12 +11,11 @@ rounding; any gap in final quality is then the recipe's, not the engine's.
 """
 import argparse
 
-import engine  # noqa: F401  (before numpy loads OpenBLAS: see engine/__init__.py)
 import numpy as np
 
 import optim
 from bench.torch_ref import load_torch, torch_gpt_module
-from engine import no_grad
+from engine import manual_seed, no_grad
 from models.data import CharDataset, load_text
 from models.gpt import GPT, GPTConfig
 from models.schedule import get_lr
@@ -50,7 +49,7 @@ def main(argv=None):
     torch.set_num_threads(2)
     ds = CharDataset(load_text(args.data))
     config = GPTConfig(vocab_size=ds.tokenizer.vocab_size)
-    engine.manual_seed(args.seed)
+    manual_seed(args.seed)
     model = GPT(config)
     ref = torch_gpt_module()
     tmodel = ref.TorchGPT(config)

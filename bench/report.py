@@ -151,9 +151,9 @@ def method_section(ctx):
     return f"""Timings are interleaved: for each figure, engine and torch each run a block of calls, in
 turn, {p.repeats} times over, so a burst of machine noise hits both; a figure is the median of the
 blocks' time per call (spreads below). Each contender is first called {p.warmup} time(s) to warm up.
-Before every block the run pauses {p.settle} s: OpenBLAS's worker threads spin for up to ~0.2 s after
-numpy's last matmul and starve PyTorch's OpenMP threads meanwhile (without the pause PyTorch's first
-GPT step after an engine block took 125 ms instead of 31 ms here); a training loop never switches
+Before every block the run pauses {p.settle} s, so that the worker threads of the other framework's
+BLAS, which spin for a while after its last call, are asleep (with OpenBLAS's default spin, PyTorch's
+first GPT step after an engine block took 125 ms instead of 31 ms here); a training loop never switches
 frameworks, so each is measured as it runs alone. Garbage collection stays on.
 
 - **GPT train step**: nanoGPT's CPU recipe — B={s.batch_size}, T={s.block_size}, {s.n_layer} layers,
@@ -185,9 +185,9 @@ frameworks, so each is measured as it runs alone. Garbage collection stays on.
   OpenMP threads spin while waiting; when other processes compete for the cores this makes small
   matmuls much slower, and the timings noisy — check the load averages below. The engine's fused
   kernels (GELU, attention) split their rows over its own threads (`STEPGRAD_NUM_THREADS`, default
-  the usable cores), and importing the engine before numpy shortens OpenBLAS's idle spin to 2^18
-  cycles (`OPENBLAS_THREAD_TIMEOUT=18`) so that those threads get the cores (the bench imports it first;
-  a script that imports numpy first keeps OpenBLAS's default and runs the GPT step 15-20% slower here).
+  the usable cores), and importing the engine shortens OpenBLAS's idle spin to 2^18 cycles
+  (`OPENBLAS_THREAD_TIMEOUT=18`, `engine/blas_threads.py`, whether numpy was imported first or not) so
+  that those threads get the cores (with OpenBLAS's default the GPT step ran 15-20% slower here).
 - Both frameworks run in the same process, so torch also runs with the engine's malloc tuning.
 """
 

@@ -6,26 +6,20 @@
     y.backward()
     x.grad  # Tensor([2., 4., 6.])
 """
-import os
-
-# OpenBLAS worker threads spin for 2**28 cycles after each matmul, stealing the cores
-# from the next op; 2**18 cycles (~0.1 ms) keeps back-to-back matmuls fast and frees
-# the cores for the fused kernels (GPT step 60 -> 54 ms). Read when numpy loads
-# OpenBLAS, so it only takes effect when the engine is imported before numpy.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "18")
-
-from engine.tensor import Tensor  # noqa: E402  (first: the modules below build on it)
+from engine.tensor import Tensor  # first: the modules below build on it
 from engine.autograd import ShapeError, grad
 from engine.factories import (arange, concatenate, maximum, minimum, ones, ones_like, rand, randn, stack,
                               tensor, where, zeros, zeros_like)
 from engine.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from engine.gradcheck import GradcheckError, gradcheck
 from engine.random import get_rng, get_rng_state, manual_seed, set_rng_state
-from engine import functional, nn, parallel  # noqa: E402
+from engine import functional, nn, parallel
 from engine.allocator import tune_malloc
+from engine.blas_threads import shorten_idle_spin
 from engine.trace import trace_backward
 
 MALLOC_TUNED = tune_malloc()  # keep numpy's large temporaries for reuse (see engine/allocator.py)
+shorten_idle_spin()  # free the cores soon after each matmul (see engine/blas_threads.py)
 
 __all__ = [
     "Tensor", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",

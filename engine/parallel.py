@@ -6,7 +6,7 @@ calling thread: below `MIN_WORK` elements the hand-off costs more than it saves.
 `STEPGRAD_NUM_THREADS` sets the thread count (default: the usable cores).
 
 OpenBLAS's idle threads spin for a while after every matmul and would steal the
-cores from these kernels; `engine/__init__.py` shortens that spin (see there).
+cores from these kernels; `engine/blas_threads.py` shortens that spin.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor

@@ -6,7 +6,6 @@
 
 `MODELS` maps the command line's model names to (class, config dataclass).
 """
-import engine  # noqa: F401  (first, before numpy loads OpenBLAS: see engine/__init__.py)
 from models.bigram import Bigram, BigramConfig
 from models.gpt import GPT, GPTConfig
 from models.linreg import LinearRegression, least_squares, make_data
