@@ -12,8 +12,9 @@ environment when numpy loads it, which is before the engine's code runs. So the
 engine sets the variable (a value the user set wins) and then asks each OpenBLAS
 already loaded to read its environment again and stop its worker threads; they are
 started afresh, with the short spin, by the next matmul. This happens once, when the
-engine is imported (so not while another thread is inside a matmul). Linux only (the libraries are found in /proc/self/maps); with
-another BLAS, or an OpenBLAS without these entry points, nothing changes.
+engine is imported (so not while another thread is inside a matmul). Linux only (the
+libraries are found in /proc/self/maps); with another BLAS, or an OpenBLAS without
+these entry points, nothing changes.
 """
 import ctypes
 import os
