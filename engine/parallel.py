@@ -9,19 +9,26 @@ OpenBLAS's idle threads spin for a while after every matmul and would steal the
 cores from these kernels; `engine/blas_threads.py` shortens that spin.
 """
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 MIN_WORK = 1 << 18
 
 
 def _usable_cores():
-    env = os.environ.get("STEPGRAD_NUM_THREADS")
-    if env:
-        return max(1, int(env))
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    env = os.environ.get("STEPGRAD_NUM_THREADS", "").strip()
+    if not env:
+        return cores
+    try:
+        return max(1, int(env))
+    except ValueError:
+        warnings.warn(f"ignoring STEPGRAD_NUM_THREADS={env!r}, which is not a whole number: "
+                      f"using {cores} threads (the usable cores)", RuntimeWarning)
+        return cores
 
 
 _threads = _usable_cores()

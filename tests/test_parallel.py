@@ -1,4 +1,6 @@
-"""The fused kernels give the same answers split over threads as in one thread."""
+"""The fused kernels give the same answers split over threads as in one thread; the thread count setting."""
+import os
+
 import numpy as np
 import pytest
 
@@ -54,9 +56,8 @@ def test_threaded_kernels_pass_gradcheck(name, threads):
     assert gradcheck(fn, xs)
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_can_still_run_threaded_kernels(threads):
-    import os
     import threading
     x = Tensor(RNG.standard_normal((5, 7, 11)).astype(np.float32))
     F.gelu(x)  # the parent's pool now exists
@@ -87,3 +88,14 @@ def test_a_forked_child_can_still_run_threaded_kernels(threads):
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung in a threaded kernel")
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), (" 3 ", 3), ("0", 1), ("abc", None), ("", None)])
+def test_the_thread_count_comes_from_stepgrad_num_threads(monkeypatch, value, expected):
+    monkeypatch.setenv("STEPGRAD_NUM_THREADS", value)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if value == "abc":
+        with pytest.warns(RuntimeWarning, match="ignoring STEPGRAD_NUM_THREADS='abc'"):
+            assert parallel._usable_cores() == cores
+    else:
+        assert parallel._usable_cores() == (expected or cores)
