@@ -20,6 +20,7 @@ from bench.gpt_case import make_batches
 from bench.machine import describe
 from bench.threads import set_threads
 from bench.torch_ref import load_torch, torch_settings
+from models.train import TrainError, prepare_out_dir
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 DEFAULT_REPEATS = 21
@@ -66,6 +67,12 @@ def main(argv=None):
     """Run the selected figures, print the table and write the report; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    out = Path(args.out)
+    try:
+        prepare_out_dir(out.parent)  # an unwritable --out fails now, not after the run
+    except TrainError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
     torch = load_torch(hide=args.no_torch)
     set_threads(args.threads, torch)
     sizes = TINY if args.tiny else RECIPE
@@ -89,8 +96,6 @@ def main(argv=None):
     if hasattr(os, "getloadavg"):
         machine["load average at end (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(report.console_table(ctx.rows))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report.document(ctx, machine, shlex.join(["python", "-m", "bench", *argv])))
     print(f"wrote {out}")
     return 0

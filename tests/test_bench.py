@@ -145,6 +145,16 @@ def test_missing_data_file_is_a_one_line_error(tmp_path):
     assert not (tmp_path / "x.md").exists()
 
 
+def test_unwritable_report_is_a_one_line_error_before_measuring(tmp_path):
+    (tmp_path / "blocker").write_text("a file where the report's folder should be")
+    code = "from bench.run import main; raise SystemExit(main(['--tiny', '--out', 'blocker/x.md']))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["bench: cannot write to output directory blocker: File exists"]
+    assert "measuring" not in done.stdout
+
+
 def test_interleave_alternates_blocks_after_warmup():
     calls = []
     timings = interleave({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
