@@ -10,13 +10,14 @@ engine tracks PyTorch step for step, so the two columns should agree to float32
 rounding; any gap in final quality is then the recipe's, not the engine's.
 """
 import argparse
+import sys
 
 import numpy as np
 
 import optim
 from bench.torch_ref import load_torch, torch_gpt_module
 from engine import manual_seed, no_grad
-from models.data import CharDataset, load_text
+from models.data import CharDataset, DataError, load_text
 from models.gpt import GPT, GPTConfig
 from models.schedule import get_lr
 
@@ -42,12 +43,19 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1337)
     args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be at least 1")
+    try:
+        ds = CharDataset(load_text(args.data))
+        ds.check_block_size(BLOCK)
+    except DataError as e:
+        print(f"bench.lockstep: {e}", file=sys.stderr)
+        return 2
     torch = load_torch()
     if torch is None:
         print("bench.lockstep: PyTorch is not installed; nothing to compare against")
         return 1
     torch.set_num_threads(2)
-    ds = CharDataset(load_text(args.data))
     config = GPTConfig(vocab_size=ds.tokenizer.vocab_size)
     manual_seed(args.seed)
     model = GPT(config)

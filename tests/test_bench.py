@@ -155,6 +155,16 @@ def test_unwritable_report_is_a_one_line_error_before_measuring(tmp_path):
     assert "measuring" not in done.stdout
 
 
+@pytest.mark.parametrize("text, message", [(None, "data file not found"), ("short\n", "corpus too short")])
+def test_lockstep_bad_data_is_a_one_line_error(tmp_path, capsys, text, message):
+    from bench.lockstep import main as lockstep
+    if text is not None:
+        (tmp_path / "t.txt").write_text(text)
+    assert lockstep(["--data", str(tmp_path / "t.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"bench.lockstep: {message}")
+
+
 def test_interleave_alternates_blocks_after_warmup():
     calls = []
     timings = interleave({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
