@@ -30,17 +30,22 @@ def loaded_openblas():
             paths = {line.split(maxsplit=5)[-1].strip() for line in f if "openblas" in line.lower() and "/" in line}
     except OSError:
         return []
-    return [ctypes.CDLL(path) for path in sorted(paths)]
+    libs = []
+    for path in sorted(paths):
+        try:
+            libs.append(ctypes.CDLL(path))
+        except OSError:
+            continue  # e.g. a library file deleted since it was loaded
+    return libs
 
 
 def shorten_idle_spin():
-    """Make OpenBLAS's idle workers sleep after 2**18 cycles; returns how many libraries were restarted."""
+    """Make OpenBLAS's idle workers sleep after 2**18 cycles (unless the user chose another spin)."""
     os.environ.setdefault(TIMEOUT_VARIABLE, str(SHORT_SPIN))
     try:
         wanted = int(os.environ[TIMEOUT_VARIABLE])
     except ValueError:
-        return 0  # not a number: the user's own setting, left to OpenBLAS
-    restarted = 0
+        return  # not a number: the user's own setting, left to OpenBLAS
     for lib in loaded_openblas():
         try:
             current, reread_environment, stop_workers = (
@@ -50,5 +55,3 @@ def shorten_idle_spin():
         if current() != wanted:
             reread_environment()
             stop_workers()
-            restarted += 1
-    return restarted
