@@ -6,6 +6,8 @@
     stepgrad graph --model mlp -o F     draw a model's computation graph
     stepgrad optimizers -o F.png        draw optimizer paths on two test surfaces
     stepgrad demo                       all of the above in under three minutes
+    stepgrad export --to nanogpt ...    a GPT checkpoint as a nanoGPT run (ckpt.pt, meta.pkl)
+    stepgrad import CKPT -o F           a nanoGPT ckpt.pt as a stepgrad checkpoint
 
 Every problem the user can fix ends the program with one line
 ``stepgrad: error: ...`` and exit status 1 (argparse's usage errors: 2);
@@ -74,7 +76,7 @@ probability = _number(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
 def build_parser() -> Parser:
     """The ``stepgrad`` argument parser with all subcommands."""
     parser = Parser(
-        prog=PROG, usage=f"{PROG} {{linreg,train,sample,graph,optimizers,demo}} ...",
+        prog=PROG, usage=f"{PROG} {{linreg,train,sample,graph,optimizers,demo,export,import}} ...",
         description="stepgrad: a from-scratch autodiff engine on numpy, its optimizers, a tiny "
                     "character-level GPT and pictures of computation graphs. New here? Run "
                     "'stepgrad demo'.",
@@ -88,6 +90,8 @@ def build_parser() -> Parser:
     _add_graph(commands, debug)
     _add_optimizers(commands, debug)
     _add_demo(commands, debug)
+    _add_export(commands, debug)
+    _add_import(commands, debug)
     return parser
 
 
@@ -265,6 +269,41 @@ def _add_demo(commands, parent: Parser) -> None:
     cmd.set_defaults(handler=_run_demo)
 
 
+def _add_export(commands, parent: Parser) -> None:
+    cmd = _command(
+        commands, "export", parent, "--checkpoint FILE --to nanogpt -o DIR [--dataset NAME] [--data PATH]",
+        "write a GPT checkpoint as a nanoGPT run (needs PyTorch)",
+        "Write the GPT of a stepgrad checkpoint in nanoGPT's layout, ready to copy into a\n"
+        "nanoGPT checkout: DIR/out-NAME/ckpt.pt (weights, AdamW state, model_args, config)\n"
+        "and DIR/data/NAME/meta.pkl (the vocabulary), plus train.bin and val.bin when the\n"
+        "training text is at hand. nanoGPT's sample.py and train.py --init_from=resume read\n"
+        "it unchanged. Needs PyTorch: pip install 'stepgrad[torch]'.",
+        f"{PROG} export --checkpoint out-gpt/checkpoint.safetensors --to nanogpt -o nanogpt-export")
+    cmd.add_argument("--checkpoint", required=True, metavar="FILE", help="a GPT checkpoint.safetensors")
+    cmd.add_argument("--to", required=True, choices=["nanogpt"], help="the target format: nanogpt")
+    cmd.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if needed)")
+    cmd.add_argument("--dataset", default="stepgrad", metavar="NAME",
+                     help="nanoGPT dataset name: data/NAME/ and out-NAME/ (default: stepgrad)")
+    cmd.add_argument("--data", metavar="PATH",
+                     help="text for train.bin/val.bin (default: the text the checkpoint was trained on)")
+    cmd.set_defaults(handler=_run_export)
+
+
+def _add_import(commands, parent: Parser) -> None:
+    cmd = _command(
+        commands, "import", parent, "CKPT [--meta META] -o FILE.safetensors",
+        "read a nanoGPT ckpt.pt into a stepgrad checkpoint (needs PyTorch)",
+        "Read a character-level nanoGPT checkpoint (ckpt.pt) and its vocabulary (meta.pkl,\n"
+        "found as nanoGPT's sample.py finds it, or --meta) into a stepgrad checkpoint that\n"
+        "sample, graph --checkpoint and train --init-from accept. Neither file can run code:\n"
+        "ckpt.pt is read with torch.load(weights_only=True), meta.pkl accepts plain data only.",
+        f"{PROG} import nanoGPT/out-shakespeare-char/ckpt.pt -o shakespeare.safetensors")
+    cmd.add_argument("ckpt", metavar="CKPT", help="nanoGPT's ckpt.pt")
+    cmd.add_argument("--meta", metavar="META", help="the dataset's meta.pkl (default: as sample.py finds it)")
+    cmd.add_argument("-o", "--output", required=True, metavar="FILE", help="the stepgrad checkpoint to write")
+    cmd.set_defaults(handler=_run_import)
+
+
 # ------------------------------------------------------------ the commands
 
 def _run_linreg(args) -> int:
@@ -333,6 +372,18 @@ def _run_demo(args) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _run_export(args) -> int:
+    from models.nanogpt_cmd import main_export
+
+    return main_export(args)
+
+
+def _run_import(args) -> int:
+    from models.nanogpt_cmd import main_import
+
+    return main_import(args)
 
 
 # ------------------------------------------------------------ entry point

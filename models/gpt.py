@@ -23,7 +23,9 @@ class GPTConfig:
     """Sizes of a `GPT`; the defaults are nanoGPT's CPU recipe for tiny Shakespeare.
 
     `bias` puts biases in every Linear and LayerNorm (GPT-2 style); `dropout` is the
-    probability used after the embeddings, on attention weights and on each residual branch.
+    probability used after the embeddings, on attention weights and on each residual branch;
+    `gelu_approximate` is the MLP's GELU: 'none' (exact erf, nanoGPT) or 'tanh' (the
+    approximation GPT-2 was trained with).
     """
     vocab_size: int
     block_size: int = 64
@@ -32,6 +34,7 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = False
+    gelu_approximate: str = "none"
 
 
 class CausalSelfAttention(nn.Module):
@@ -78,12 +81,14 @@ class CausalSelfAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """nanoGPT's `MLP`: Linear to 4x width, exact GELU, Linear back, dropout."""
+    """nanoGPT's `MLP`: Linear to 4x width, GELU (exact unless the config says 'tanh'), Linear back, dropout."""
 
     def __init__(self, config):
         super().__init__()
+        if config.gelu_approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu_approximate must be 'none' or 'tanh', not {config.gelu_approximate!r}")
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
+        self.gelu = nn.GELU(config.gelu_approximate)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 

@@ -1,16 +1,30 @@
 """A minimal PyTorch GPT with nanoGPT's architecture, as a reference for stepgrad's `models.GPT`.
 
 Not a test module: `tests/test_gpt_torch_compare.py` compares logits, loss and
-gradients against it, and the benchmarks time it. `TorchGPT(config)` takes any
-object with GPTConfig's fields; `copy_weights(ours, theirs)` loads stepgrad's
-parameters into it by name (the names are the same as nanoGPT's).
+gradients against it, `tests/test_nanogpt.py` loads exported checkpoints into it,
+and the benchmarks time it. `TorchGPT(config)` takes any object with GPTConfig's
+fields (`NanoGPTConfig` is nanoGPT's own); `copy_weights(ours, theirs)` loads
+stepgrad's parameters into it by name (the names are the same as nanoGPT's).
 """
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+
+
+@dataclass
+class NanoGPTConfig:
+    """nanoGPT's `GPTConfig`: the same fields, order and defaults (`GPTConfig(**checkpoint['model_args'])`)."""
+    block_size: int = 1024
+    vocab_size: int = 50304
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True
 
 
 class CausalSelfAttention(nn.Module):
@@ -113,6 +127,19 @@ class TorchGPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
         return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
+        """nanoGPT's sampling loop: crop to block_size, scale, optional top-k, softmax, multinomial."""
+        for _ in range(max_new_tokens):
+            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
+            logits = self(idx_cond)[0][:, -1, :] / temperature                # (B, V)
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float("Inf")
+            idx_next = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)  # (B, 1)
+            idx = torch.cat((idx, idx_next), dim=1)
+        return idx
 
 
 def copy_weights(ours, theirs):
