@@ -5,6 +5,7 @@
     stepgrad sample --checkpoint F      print text from a trained model
     stepgrad graph --model mlp -o F     draw a model's computation graph
     stepgrad optimizers -o F.png        draw optimizer paths on two test surfaces
+    stepgrad explore                    write a page that steps through forward and backward
     stepgrad demo                       all of the above in under three minutes
     stepgrad export --to nanogpt ...    a GPT checkpoint as a nanoGPT run (ckpt.pt, meta.pkl)
     stepgrad import CKPT -o F           a nanoGPT ckpt.pt as a stepgrad checkpoint
@@ -76,7 +77,7 @@ probability = _number(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
 def build_parser() -> Parser:
     """The ``stepgrad`` argument parser with all subcommands."""
     parser = Parser(
-        prog=PROG, usage=f"{PROG} {{linreg,train,sample,graph,optimizers,demo,export,import}} ...",
+        prog=PROG, usage=f"{PROG} {{linreg,train,sample,graph,optimizers,explore,demo,export,import}} ...",
         description="stepgrad: a from-scratch autodiff engine on numpy, its optimizers, a tiny "
                     "character-level GPT and pictures of computation graphs. New here? Run "
                     "'stepgrad demo'.",
@@ -89,6 +90,7 @@ def build_parser() -> Parser:
     _add_sample(commands, debug)
     _add_graph(commands, debug)
     _add_optimizers(commands, debug)
+    _add_explore(commands, debug)
     _add_demo(commands, debug)
     _add_export(commands, debug)
     _add_import(commands, debug)
@@ -248,6 +250,23 @@ def _add_optimizers(commands, parent: Parser) -> None:
     cmd.set_defaults(handler=_run_optimizers)
 
 
+def _add_explore(commands, parent: Parser) -> None:
+    from models.explore_cmd import EXAMPLES
+
+    cmd = _command(
+        commands, "explore", parent, f"[--example {{{','.join(EXAMPLES)}}}] [-o FILE.html]",
+        "write a page that steps through a forward and backward pass",
+        "Write one self-contained HTML page (open it in any browser, no server needed) that\n"
+        "walks through an example's forward pass op by op and its backward pass edge by edge,\n"
+        "with the engine's own values and gradients, beside the graph and the trace table.\n"
+        "Examples: " + "; ".join(f"{name}: {what}" for name, (what, _, _) in EXAMPLES.items()) + ".",
+        f"{PROG} explore --example neuron -o neuron.html")
+    cmd.add_argument("--example", default="linreg", choices=list(EXAMPLES),
+                     help="which example (default: linreg)")
+    cmd.add_argument("-o", "--output", metavar="FILE.html", help="the page to write (default: backprop-EXAMPLE.html)")
+    cmd.set_defaults(handler=_run_explore)
+
+
 def _add_demo(commands, parent: Parser) -> None:
     from models.demo import DEFAULT_OUT, DEFAULT_STEPS
 
@@ -359,6 +378,12 @@ def _run_optimizers(args) -> int:
     plot_trajectories(args.output, steps=args.steps)
     print(f"wrote {args.output}")
     return 0
+
+
+def _run_explore(args) -> int:
+    from models.explore_cmd import main_explore
+
+    return main_explore(args)
 
 
 def _run_demo(args) -> int:

@@ -17,7 +17,7 @@ from engine.viz.labels import esc, shape_text
 from engine.viz.nodes import box_label, node_label
 from engine.viz.style import EDGE_ATTRS, GRAPH_ATTRS, MODULE_BORDER, MODULE_FILL, NODE_ATTRS, caption, legend_rows
 
-def _module_classes(params, graph):
+def module_classes(params, graph):
     """{scope: class name} of a Module's sub-modules, named as their ops' scopes are.
 
     A sub-module drawn on its own (a GPT's first block) may have recorded its ops
@@ -121,7 +121,7 @@ def _caption_lines(graph, layout, view, params, auto, edges, check):
 
 
 def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300, check=False, max_values=16,
-               rankdir=None, legend=True):
+               rankdir=None, legend=True, grads=True):
     """Draw the computation graph that produced `root`; returns a `graphviz.Digraph`.
 
     `params`: a dict name -> Tensor, or an nn.Module whose named parameters label the
@@ -135,13 +135,14 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
     central differences and colours it by the relative error. Tensors of at most
     `max_values` elements show their values. `rankdir` 'LR' or 'TB' (default: LR for
     small pictures, TB for big ones); `legend` adds the colour key to the caption.
+    `grads=False` leaves the gradients out of the labels (the explorer shows them itself).
     """
     if view not in ("forward", "backward"):
         raise ValueError(f"view must be 'forward' or 'backward', not {view!r}")
     graph = read_graph(root, params)
     layout = choose_layout(graph, depth, max_nodes)
     trace = _backward_trace(root, params) if view == "backward" else None
-    grads = {n.key: _grad_of(n, trace) for n in graph.nodes}
+    grads = {n.key: _grad_of(n, trace) for n in graph.nodes} if grads else {}
     checks = check_leaves(graph.tensors, root, [n.tensor for n in graph.nodes if n.is_leaf]) if check else {}
     if rankdir is None:
         rankdir = "LR" if len(layout.items) <= 30 else "TB"
@@ -152,7 +153,7 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
     roles = {i.role for i in layout.items if not isinstance(i, Box)}
     key = legend_rows(roles, bool(layout.boxes), bool(steps), bool(checks)) if legend else ""
     g.attr(label=caption(lines, key))
-    _add_nodes(g, layout, _module_classes(params, graph), grads, checks, max_values, steps)
+    _add_nodes(g, layout, module_classes(params, graph), grads, checks, max_values, steps)
     for src, dst, attrs in edges:
         g.edge(src, dst, **attrs)
     return g

@@ -1,0 +1,434 @@
+// The backprop explorer's behaviour. Every number comes from the page's JSON, written by
+// the engine in Python; this script only shows, highlights and moves between steps.
+// `explorer(root)` wires up one explorer element (several may share a notebook page).
+
+function explorer(root) {
+  "use strict";
+  const data = JSON.parse(root.querySelector(".sgx-data").textContent);
+  const steps = data.steps;
+  const SPEEDS = [0.25, 0.5, 1, 2, 4];
+  const STEP_MS = 1100;
+  const PHASE_NAMES = {forward: "forward pass", check: "converged?", backward: "backward pass", update: "update"};
+  const FLOW = [["init", "initialise θ"], ["loss", "compute the loss J(θ)"], ["check", "converged?"],
+                ["grad", "gradient ∇J(θ)"], ["update", "update θ ← θ − step"]];
+  const q = (sel) => root.querySelector(sel);
+  const graphBox = q(".sgx-graph");
+  const bubble = q(".sgx-bubble");
+  const tableWrap = q(".sgx-tablewrap");
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+
+  // ---- the pictures: find each node and arrow by the key Python wrote on it
+  const pictures = Array.from(root.querySelectorAll(".sgx-picture")).map((fig) => {
+    const nodes = new Map(), edges = new Map();
+    fig.querySelectorAll("g.node[data-node]").forEach((g) => {
+      nodes.set(g.getAttribute("data-node"), g);
+      g.addEventListener("click", (ev) => { ev.stopPropagation(); select(g.getAttribute("data-node")); });
+    });
+    fig.querySelectorAll("g.edge[data-edge]").forEach((g) => {
+      const key = g.getAttribute("data-edge");
+      edges.set(key, {g: g, dst: key.split("->")[1].split("#")[0]});
+    });
+    return {fig: fig, svg: fig.querySelector("svg"), nodes: nodes, edges: edges};
+  });
+
+  // ---- per pass: at which step each node lights, each arrow is done, each gradient arrives
+  const passes = data.passes.map((p) => {
+    const lit = new Map(), done = new Map(), grads = new Map(), updated = new Map(), flowStart = new Map();
+    for (let k = p.first; k < p.first + p.count; k++) {
+      const s = steps[k];
+      s.lights.forEach((key) => { if (!lit.has(key)) lit.set(key, k); });
+      if (s.phase === "backward") s.edges.forEach((e) => { if (!done.has(e)) done.set(e, k); });
+      if (s.phase === "update" && s.item && !updated.has(s.item)) updated.set(s.item, k);
+      s.grads.forEach(([key, value]) => {
+        if (!grads.has(key)) grads.set(key, []);
+        grads.get(key).push([k, value]);
+      });
+      if (s.flow && !flowStart.has(s.flow)) flowStart.set(s.flow, k);
+    }
+    return Object.assign({}, p, {lit: lit, done: done, grads: grads, updated: updated, flowStart: flowStart});
+  });
+
+  const widest = Math.max(...Object.values(data.columns).map((cols) => cols.length));
+  let k = 0, playing = false, timer = null, speed = 2, selected = null, zoom = null, tablePass = -1;
+
+  // ---- showing arrays described by Python: {shape, lines} or {shape, stats}
+  function valueBox(value) {
+    const box = el("div", "sgx-value");
+    if (!value) return box;
+    box.appendChild(el("div", "sgx-shape", value.shape));
+    if (value.lines) {
+      box.appendChild(el("pre", "sgx-lines", value.lines.join("\n")));
+    } else if (value.stats) {
+      const st = el("div", "sgx-stats");
+      value.stats.forEach(([name, text]) => {
+        const cell = el("span", "sgx-stat");
+        cell.appendChild(el("i", null, name + " "));
+        cell.appendChild(el("b", null, text));
+        st.appendChild(cell);
+      });
+      box.appendChild(st);
+    }
+    return box;
+  }
+
+  function fieldRow(f) {
+    const row = el("div", "sgx-field" + (f.tone ? " sgx-tone-" + f.tone : ""));
+    row.appendChild(el("div", "sgx-label", f.label));
+    if (f.value) row.appendChild(valueBox(f.value));
+    if (f.text) row.appendChild(el("div", "sgx-text", f.text));
+    return row;
+  }
+
+  function phasePosition(s) {
+    // "edge 3 of 9" within this phase of this pass
+    const P = passes[s.pass];
+    let first = k, last = k;
+    while (first > P.first && steps[first - 1].phase === s.phase) first--;
+    while (last < P.first + P.count - 1 && steps[last + 1].phase === s.phase) last++;
+    return [k - first + 1, last - first + 1];
+  }
+
+  // ---- the panel for the current step
+  function renderPanel(s) {
+    const panel = q(".sgx-panel");
+    panel.replaceChildren();
+    const [i, n] = phasePosition(s);
+    const tag = el("div", "sgx-phase sgx-phase-" + s.phase, `${PHASE_NAMES[s.phase]} · step ${i} of ${n}`);
+    panel.appendChild(tag);
+    panel.appendChild(el("h3", "sgx-step-title", s.title));
+    s.fields.forEach((f) => panel.appendChild(fieldRow(f)));
+    if (s.notes.length) {
+      const ul = el("ul", "sgx-step-notes");
+      s.notes.forEach((t) => ul.appendChild(el("li", null, t)));
+      panel.appendChild(ul);
+    }
+  }
+
+  // ---- clicking a node: its value and its gradient so far
+  function select(key) {
+    selected = key;
+    render();
+  }
+
+  function renderInspector(s) {
+    const box = q(".sgx-inspect");
+    if (selected === null) { box.hidden = true; return; }
+    const P = passes[s.pass];
+    const info = P.nodes[selected];
+    if (!info) { box.hidden = true; return; }
+    box.hidden = false;
+    box.replaceChildren();
+    const close = el("button", "sgx-close", "×");
+    close.type = "button";
+    close.title = "close";
+    close.setAttribute("aria-label", "close");
+    close.addEventListener("click", () => { selected = null; render(); focusRoot(); });
+    box.appendChild(close);
+    box.appendChild(el("h4", "sgx-inspect-title", info.label));
+    box.appendChild(el("div", "sgx-inspect-kind", info.kind));
+    const litAt = P.lit.get(selected);
+    if (litAt !== undefined && litAt > k) {
+      box.appendChild(el("div", "sgx-text", `not computed yet (step ${litAt + 1} computes it)`));
+    } else if (info.value) {
+      box.appendChild(fieldRow({label: "value", value: info.value, tone: "value"}));
+    }
+    const history = P.grads.get(selected) || [];
+    let last = null;
+    history.forEach(([at, value]) => { if (at <= k) last = [at, value]; });
+    if (last) {
+      const row = fieldRow({label: `gradient (as of step ${last[0] + 1})`, value: last[1], tone: "total"});
+      row.classList.add("sgx-inspect-grad");
+      box.appendChild(row);
+    } else {
+      box.appendChild(el("div", "sgx-text sgx-dimtext",
+                         history.length ? "no gradient yet: the backward pass has not reached it"
+                                        : "no gradient is shown for it"));
+    }
+  }
+
+  // ---- the table of the current pass: forward, backward (the trace), update
+  function buildTable(passIndex) {
+    const P = passes[passIndex];
+    const table = q(".sgx-table");
+    table.replaceChildren();
+    let phase = null, body = null;
+    for (let j = P.first; j < P.first + P.count; j++) {
+      const s = steps[j];
+      if (s.phase !== phase) {
+        phase = s.phase;
+        body = el("tbody", "sgx-section sgx-section-" + phase);
+        const cols = data.columns[phase] || [];
+        const head = el("tr", "sgx-section-head");
+        const th = el("th", null, PHASE_NAMES[phase]);
+        th.colSpan = widest + 1;
+        head.appendChild(th);
+        body.appendChild(head);
+        const names = el("tr", "sgx-colnames");
+        names.appendChild(el("th", null, "step"));
+        cols.forEach((c) => names.appendChild(el("th", null, c)));
+        body.appendChild(names);
+        table.appendChild(body);
+      }
+      const tr = el("tr", "sgx-row");
+      tr.dataset.step = String(j);
+      tr.appendChild(el("td", "sgx-num", String(j + 1)));
+      s.row.forEach((cell) => {
+        const td = el("td", null, cell);
+        if (cell.length > 18) td.title = cell;
+        tr.appendChild(td);
+      });
+      tr.addEventListener("click", () => { stop(); go(j); focusRoot(); });
+      body.appendChild(tr);
+    }
+    tablePass = passIndex;
+  }
+
+  function renderTable(s) {
+    if (tablePass !== s.pass) buildTable(s.pass);
+    const old = q(".sgx-row.sgx-current-row");
+    if (old) old.classList.remove("sgx-current-row");
+    const row = q(`.sgx-row[data-step="${k}"]`);
+    if (!row) return;
+    row.classList.add("sgx-current-row");
+    const top = row.offsetTop, bottom = top + row.offsetHeight;
+    if (top < tableWrap.scrollTop + 40 || bottom > tableWrap.scrollTop + tableWrap.clientHeight) {
+      tableWrap.scrollTop = Math.max(0, top - tableWrap.clientHeight / 3);
+    }
+  }
+
+  // ---- the graph: dim what is not computed yet, light the current node and arrows
+  function renderGraph(s) {
+    const P = passes[s.pass];
+    pictures.forEach((pic, i) => { pic.fig.hidden = i !== P.picture; });
+    const pic = pictures[P.picture];
+    if (!pic) { bubble.hidden = true; return; }
+    const current = new Set(s.edges);
+    pic.nodes.forEach((g, key) => {
+      const litAt = P.lit.has(key) ? P.lit.get(key) : P.first;
+      const history = P.grads.get(key);
+      const updatedAt = P.updated.get(key);
+      g.classList.toggle("sgx-dim", litAt > k);
+      g.classList.toggle("sgx-current", key === s.item);
+      g.classList.toggle("sgx-hasgrad", !!history && history[0][0] <= k && s.phase !== "forward");
+      g.classList.toggle("sgx-updated", updatedAt !== undefined && updatedAt <= k);
+      g.classList.toggle("sgx-selected", key === selected);
+    });
+    pic.edges.forEach((e, key) => {
+      const litAt = P.lit.has(e.dst) ? P.lit.get(e.dst) : P.first;
+      const doneAt = P.done.get(key);
+      const active = current.has(key);
+      e.g.classList.toggle("sgx-dim", litAt > k);
+      e.g.classList.toggle("sgx-back", doneAt !== undefined && doneAt <= k && !active);
+      e.g.classList.toggle("sgx-active", active && s.phase === "backward");
+      e.g.classList.toggle("sgx-feed", active && s.phase === "forward");
+    });
+    placeBubble(s, pic);
+  }
+
+  function within(rect) {
+    // a screen rectangle in the coordinates of the scrolling graph box
+    const box = graphBox.getBoundingClientRect();
+    return {x: rect.left - box.left + graphBox.scrollLeft, y: rect.top - box.top + graphBox.scrollTop,
+            w: rect.width, h: rect.height};
+  }
+
+  function placeBubble(s, pic) {
+    let anchor = null;
+    const edge = s.phase === "backward" && s.edges.length === 1 ? pic.edges.get(s.edges[0]) : null;
+    if (edge) {
+      const path = edge.g.querySelector("path");
+      if (path) {
+        const point = path.getPointAtLength(path.getTotalLength() / 2);
+        const m = path.getScreenCTM();
+        const r = within({left: point.x * m.a + point.y * m.c + m.e, top: point.x * m.b + point.y * m.d + m.f,
+                          width: 0, height: 0});
+        anchor = {x: r.x, y: r.y, focus: r};
+      }
+    }
+    const node = s.item ? pic.nodes.get(s.item) : null;
+    if (!anchor && node) {
+      const r = within(node.getBoundingClientRect());
+      anchor = {x: r.x + r.w / 2, y: r.y, focus: r};
+    }
+    if (anchor) scrollToSee(anchor.focus);
+    if (!anchor || !s.bubble) { bubble.hidden = true; return; }
+    bubble.hidden = false;
+    bubble.textContent = s.bubble;
+    bubble.className = "sgx-bubble sgx-bubble-" + s.phase;
+    const w = bubble.offsetWidth, h = bubble.offsetHeight;
+    bubble.style.left = Math.max(2, anchor.x - w / 2) + "px";
+    bubble.style.top = Math.max(2, anchor.y - h - 10) + "px";
+  }
+
+  function scrollToSee(r) {
+    const margin = 60;
+    const viewW = graphBox.clientWidth, viewH = graphBox.clientHeight;
+    if (r.x < graphBox.scrollLeft + margin || r.x + r.w > graphBox.scrollLeft + viewW - margin) {
+      graphBox.scrollLeft = Math.max(0, r.x + r.w / 2 - viewW / 2);
+    }
+    if (r.y < graphBox.scrollTop + margin || r.y + r.h > graphBox.scrollTop + viewH - margin) {
+      graphBox.scrollTop = Math.max(0, r.y + r.h / 2 - viewH / 2);
+    }
+  }
+
+  // ---- zoom: the picture at its natural size times `zoom`
+  function fitZoom(P) {
+    // the whole picture when it stays readable (at least 60%), else the full width
+    const [w, h] = P.size;
+    const roomW = graphBox.clientWidth - 18, roomH = graphBox.clientHeight - 18;
+    if (!(w > 0 && h > 0 && roomW > 0)) return 1;
+    const whole = Math.min(1.25, roomW / w, roomH > 0 ? roomH / h : Infinity);
+    return whole >= 0.6 ? whole : Math.min(1.25, roomW / w);
+  }
+
+  function applyZoom(s) {
+    const P = passes[s.pass];
+    const pic = pictures[P.picture];
+    if (!pic || !pic.svg) return;
+    if (zoom === null) zoom = fitZoom(P);
+    const [w, h] = P.size;
+    pic.svg.style.width = Math.round(w * zoom) + "px";
+    pic.svg.style.height = Math.round(h * zoom) + "px";
+  }
+
+  // ---- the progress line and the training-loop strip
+  function renderProgress(s) {
+    const [i, n] = phasePosition(s);
+    let text = `step ${k + 1} of ${steps.length} · ${PHASE_NAMES[s.phase]} (${i} of ${n})`;
+    if (passes.length > 1) text += ` · iteration ${s.pass + 1} of ${passes.length}`;
+    q(".sgx-progress").textContent = text;
+    root.querySelector('[data-act="play"]').classList.toggle("sgx-playing", playing);
+    root.querySelector('[data-act="play"]').setAttribute("aria-label", playing ? "pause" : "play");
+  }
+
+  function buildFlow() {
+    const strip = q(".sgx-flow");
+    if (!data.flow) return;
+    strip.hidden = false;
+    FLOW.forEach(([stage, text]) => {
+      const li = el("li", "sgx-stage", text);
+      li.dataset.stage = stage;
+      li.addEventListener("click", () => {
+        const start = passes[steps[k].pass].flowStart.get(stage);
+        if (start !== undefined) { stop(); go(start); }
+        focusRoot();
+      });
+      strip.appendChild(li);
+    });
+  }
+
+  function renderFlow(s) {
+    root.querySelectorAll(".sgx-stage").forEach((li) => {
+      li.classList.toggle("sgx-stage-on", li.dataset.stage === s.flow);
+    });
+  }
+
+  function render() {
+    const s = steps[k];
+    root.dataset.step = String(k);
+    root.dataset.phase = s.phase;
+    applyZoom(s);
+    renderGraph(s);
+    renderPanel(s);
+    renderInspector(s);
+    renderTable(s);
+    renderProgress(s);
+    renderFlow(s);
+  }
+
+  // ---- moving
+  function go(target) {
+    const next = Math.max(0, Math.min(steps.length - 1, target));
+    if (steps[next].pass !== steps[k].pass) zoom = null;
+    k = next;
+    render();
+  }
+
+  function stop() {
+    playing = false;
+    if (timer !== null) { clearTimeout(timer); timer = null; }
+    renderProgress(steps[k]);
+  }
+
+  function tick() {
+    if (!playing) return;
+    if (k >= steps.length - 1) { stop(); return; }
+    go(k + 1);
+    timer = setTimeout(tick, STEP_MS / SPEEDS[speed]);
+  }
+
+  function play() {
+    if (playing) { stop(); return; }
+    if (k >= steps.length - 1) go(0);
+    playing = true;
+    renderProgress(steps[k]);
+    timer = setTimeout(tick, STEP_MS / SPEEDS[speed]);
+  }
+
+  function setSpeed(i) {
+    speed = i;
+    q(".sgx-speed input").value = String(i);
+    q(".sgx-speed-text").textContent = SPEEDS[i] + "×";
+  }
+
+  function reset() {
+    stop();
+    selected = null;
+    setSpeed(2);
+    zoom = null;
+    tableWrap.scrollTop = 0;
+    graphBox.scrollTop = 0;
+    graphBox.scrollLeft = 0;
+    go(0);
+  }
+
+  const actions = {
+    start: () => { stop(); go(0); },
+    back: () => { stop(); go(k - 1); },
+    play: play,
+    next: () => { stop(); go(k + 1); },
+    end: () => { stop(); go(steps.length - 1); },
+    reset: reset,
+    "zoom-in": () => { zoom = (zoom || 1) * 1.25; render(); },
+    "zoom-out": () => { zoom = (zoom || 1) / 1.25; render(); },
+    "zoom-fit": () => { zoom = null; render(); },
+  };
+
+  function focusRoot() {
+    root.focus({preventScroll: true});
+  }
+
+  root.querySelectorAll("button[data-act]").forEach((b) => {
+    b.addEventListener("click", () => { actions[b.dataset.act](); focusRoot(); });
+  });
+  q(".sgx-speed input").addEventListener("input", (ev) => setSpeed(Number(ev.target.value)));
+
+  const KEYS = {ArrowRight: "next", ArrowLeft: "back", " ": "play", Home: "start", End: "end"};
+
+  function onKey(ev) {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (ev.target && ev.target.tagName === "INPUT") return;
+    const act = KEYS[ev.key];
+    if (!act) return;
+    ev.preventDefault();
+    actions[act]();
+  }
+
+  (data.standalone ? document : root).addEventListener("keydown", onKey);
+  window.addEventListener("resize", () => { render(); });
+
+  // ---- what the page left out, the titles, the first step
+  q(".sgx-title").textContent = data.title;
+  q(".sgx-subtitle").textContent = data.subtitle;
+  const notes = q(".sgx-notes");
+  data.notes.forEach((t) => notes.appendChild(el("li", null, t)));
+  notes.hidden = data.notes.length === 0;
+  buildFlow();
+  render();
+}

@@ -1,0 +1,341 @@
+"""engine.viz.explore, the Python side: the steps it builds (forward order, one backward step per
+edge, collapsed modules, final gradients), the self-contained page, and `stepgrad explore`."""
+import html
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine import Tensor, manual_seed, nn, randn
+from engine.trace import trace_backward
+from engine.viz import ExploreError, explore
+from engine.viz.explore import picture
+from engine.viz.explore.backward import grad_value
+from engine.viz.labels import values_lines
+from models.explore_cmd import EXAMPLES, linreg_example, mlp_example, neuron_example
+
+needs_dot = pytest.mark.skipif(not picture.shutil.which("dot"), reason="Graphviz's dot program is not installed")
+
+
+def _expression():
+    """L = (a*b + c) * f with every tensor named."""
+    a = Tensor(2.0, requires_grad=True, name="a")
+    b = Tensor(-3.0, requires_grad=True, name="b")
+    c = Tensor(10.0, requires_grad=True, name="c")
+    f = Tensor(-2.0, requires_grad=True, name="f")
+    e = a * b
+    e.name = "e"
+    d = e + c
+    d.name = "d"
+    L = d * f
+    L.name = "L"
+    return L, (a, b, c, f)
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return x + self.inner(x).tanh()
+
+
+class _Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([_Block(), _Block()])
+        self.head = nn.Linear(3, 1)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def _net_loss():
+    manual_seed(0)
+    net = _Net()
+    return (net(randn(4, 3)) ** 2).mean(), net
+
+
+def _phase(explorer, phase):
+    return [s for s in explorer.steps if s["phase"] == phase]
+
+
+def _shown(field):
+    """The text a panel field shows for its array (values, or the summary)."""
+    value = field["value"]
+    return value.get("lines") or value.get("stats")
+
+
+# ------------------------------------------------------------------ forward
+
+def test_forward_lights_the_leaves_then_each_op_in_computation_order():
+    L, leaves = _expression()
+    ex = explore(L)
+    forward = _phase(ex, "forward")
+    assert forward[0]["kind"] == "leaves" and len(forward[0]["lights"]) == 4
+    assert [s["title"] for s in forward[1:]] == ["e = mul(a, b)", "d = add(e, c)", "L = mul(d, f)"]
+    assert [s["fields"][0]["value"]["lines"] for s in forward[1:]] == [["-6"], ["4"], ["-8"]]
+
+
+def test_forward_describes_big_arrays_by_shape_and_summary():
+    x = Tensor(np.arange(40, dtype=np.float32).reshape(5, 8), requires_grad=True, name="x")
+    ex = explore((x * 2.0).sum(), max_values=16)
+    value = _phase(ex, "forward")[1]["fields"][0]["value"]
+    assert value["shape"] == "(5, 8) float32"
+    assert dict(value["stats"]) == {"mean": "39", "std": "23.09", "min": "0", "max": "78"}
+
+
+def test_computation_order_follows_the_engine_counter_when_nodes_have_one(monkeypatch):
+    from engine.viz.explore import forward
+    from engine.viz.graph import read_graph
+
+    L, _ = _expression()
+    graph = read_graph(L)
+    ops = [n for n in graph.nodes if not n.is_leaf]
+    assert forward.computation_order(graph) == ops            # no counter: topological order
+
+    class Stamped:
+        def __init__(self, seq):
+            self.seq = seq
+
+    class FakeTensor:
+        def __init__(self, seq):
+            self._ctx = Stamped(seq)
+
+    for n, seq in zip(ops, (3, 1, 2)):
+        monkeypatch.setattr(n, "tensor", FakeTensor(seq))
+    assert forward.computation_order(graph) == [ops[1], ops[2], ops[0]]
+
+
+# ------------------------------------------------------------------ backward
+
+def test_one_backward_step_per_trace_row_in_the_engines_order():
+    L, _ = _expression()
+    trace = trace_backward(L)
+    edges = [s for s in explore(L).steps if s["kind"] == "edge"]
+    assert len(edges) == len(trace.rows)
+    for s, row in zip(edges, trace.rows):
+        assert s["title"] == f"{row.node} ({row.op}) → {row.parent}"
+        assert s["row"][4] == str(row.contribution) and s["row"][5] == str(row.total)
+        assert s["bubble"] == str(row.contribution)
+
+
+def test_local_derivative_is_shown_as_formula_and_number():
+    L, (a, b, c, f) = _expression()
+    step = next(s for s in explore(L).steps if s["title"] == "e (mul) → a")
+    fields = {fl["label"]: fl for fl in step["fields"]}
+    assert fields["local derivative"]["text"] == "d(a*b)/da = b"
+    assert fields["∂e/∂a"]["value"]["lines"] == ["-3"]                    # b's value
+    assert fields["upstream g = ∂L/∂e"]["value"]["lines"] == ["-2"]       # f's value
+    assert fields["contribution = g × local"]["value"]["lines"] == ["6"]
+
+
+def test_a_second_contribution_says_it_is_added_and_a_broadcast_says_it_is_summed_back():
+    loss, model = linreg_example()
+    steps = explore(loss, params=model).steps
+    added = [s for s in steps if any("added to the total" in n for n in s["notes"])]
+    assert [s["title"] for s in added] == ["mul#5 (mul) → error"]
+    summed = [s for s in steps if any("summed back to its shape ()" in n for n in s["notes"])]
+    assert [s["title"] for s in summed] == ["prediction (add) → theta0", "mul#2 (mul) → theta1"]
+    assert all("summed from (5,)" in s["fields"][3]["label"] for s in summed)
+
+
+@pytest.mark.parametrize("make", [linreg_example, neuron_example, mlp_example], ids=["linreg", "neuron", "mlp"])
+def test_the_last_backward_step_shows_the_gradients_backward_stores(make):
+    root, params = make()
+    ex = explore(root, params=params)
+    last = _phase(ex, "backward")[-1]
+    assert last["kind"] == "grads"
+    root.backward()
+    named = params.named_parameters() if hasattr(params, "named_parameters") else params.items()
+    shown = {f["label"]: f for f in last["fields"]}
+    for name, p in named:
+        assert _shown(shown[f"{name}.grad"]) == values_lines(p.grad.data), name
+
+
+def test_gradients_so_far_are_recorded_on_the_nodes_step_by_step():
+    L, (a, b, c, f) = _expression()
+    ex = explore(L)
+    node_of = {info["label"]: key for key, info in ex._pass_info[0]["nodes"].items()}
+    history = [(k, value["lines"]) for k, s in enumerate(ex.steps) for key, value in s["grads"]
+               if key == node_of["a"]]
+    L.backward()
+    assert history[-1][1] == values_lines(a.grad.data)
+    assert all(ex.steps[k]["phase"] == "backward" for k, _ in history)
+
+
+def test_a_collapsed_module_is_one_step_with_its_op_count_and_its_inputs_gradients():
+    loss, net = _net_loss()
+    ex = explore(loss, params=net, depth=2)
+    boxes = [s for s in ex.steps if s["kind"] == "box" and s["phase"] == "backward"]
+    assert [s["title"] for s in boxes] == ["blocks.1 (_Block): back through 3 ops", "blocks.0 (_Block): back through 3 ops"]
+    labels = [f["label"] for f in boxes[0]["fields"]]
+    assert "total at blocks.1.inner.weight" in labels and "total at blocks.1.inner.bias" in labels
+    assert any(label.startswith("total at add#") or label.startswith("total at linear#") for label in labels)
+    forward_boxes = [s for s in ex.steps if s["kind"] == "box" and s["phase"] == "forward"]
+    assert [s["row"][1] for s in forward_boxes] == ["3 ops", "3 ops"]
+    loss.backward()
+    last = {f["label"]: f for f in ex.steps[-1]["fields"]}
+    for name, p in net.named_parameters():
+        assert _shown(last[f"{name}.grad"]) == grad_value(p.grad.data, 16)["lines" if p.size <= 16 else "stats"]
+
+
+def test_explore_reads_the_graph_only():
+    L, leaves = _expression()
+    explore(L)
+    assert all(t.grad is None for t in leaves)
+    L.backward()                                                   # the graph was not freed
+    assert leaves[0].grad.item() == 6.0
+
+
+# ------------------------------------------------------------------ big graphs
+
+def test_a_graph_too_large_is_collapsed_and_the_page_says_so():
+    loss, net = _net_loss()
+    ex = explore(loss, params=net, max_nodes=12)
+    assert any("collapsed at depth=" in n and "max_nodes=12" in n for n in ex.notes)
+    assert len(ex._pass_info[0]["nodes"]) <= 12
+
+
+def test_a_graph_too_large_without_modules_is_not_drawn_but_still_stepped_through():
+    x = Tensor(np.ones(3, dtype=np.float32), requires_grad=True, name="x")
+    y = x
+    for _ in range(30):
+        y = (y * 1.01).tanh()
+    ex = explore(y.sum(), max_nodes=20)
+    assert any("is not drawn" in n and "max_nodes=20" in n for n in ex.notes)
+    assert ex._passes[0].svg is None and not ex._pass_info[0]["drawn"]
+    assert len([s for s in ex.steps if s["kind"] == "edge"]) == 61
+
+
+# ------------------------------------------------------------------ the page
+
+@needs_dot
+def test_every_node_and_arrow_a_step_names_is_in_the_picture():
+    for make in (linreg_example, mlp_example):
+        root, params = make()
+        ex = explore(root, params=params)
+        svg = ex._passes[0].svg
+        nodes = set(re.findall(r'data-node="([^"]+)"', svg))
+        edges = {html.unescape(e) for e in re.findall(r'data-edge="([^"]+)"', svg)}
+        for s in ex.steps:
+            assert s["item"] is None or s["item"] in nodes
+            assert set(s["edges"]) <= edges, (s["title"], s["edges"])
+
+
+@needs_dot
+def test_the_page_is_self_contained():
+    loss, model = linreg_example()
+    page = explore(loss, params=model).html()
+    assert "<script src" not in page and "<link" not in page and "@import" not in page and "url(" not in page
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", page))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
+    assert "<svg" in page and '"steps":' in page and "function explorer(root)" in page
+
+
+@needs_dot
+def test_two_notebook_renderings_have_their_own_ids_and_the_svg_none():
+    loss, model = mlp_example()
+    ex = explore(loss, params=model)
+    first, second = ex._repr_html_(), ex._repr_html_()
+    ids = [re.findall(r'\sid="([^"]+)"', html) for html in (first, second)]
+    assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1]
+    assert f'getElementById("{ids[0][0]}")' in first
+    assert "<!DOCTYPE" not in first
+
+
+@needs_dot
+def test_names_cannot_break_out_of_the_page(tmp_path):
+    evil = "</script><b>&'\""
+    w = Tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    page = explore((w * 2.0).sum(), params={evil: w}).html()
+    assert page.count("</script>") == 2                      # the data block and the script
+    assert "<b>&" not in page
+
+
+def test_without_dot_the_page_says_the_graph_is_not_drawn(monkeypatch):
+    monkeypatch.setattr(picture.shutil, "which", lambda name: None)
+    L, _ = _expression()
+    ex = explore(L)
+    assert ex._passes[0].svg is None
+    assert any("Graphviz's `dot` program is not installed" in n for n in ex.notes)
+    assert "data-node=" not in ex.html() and "The graph is not drawn here" in ex.html()
+
+
+def test_save_writes_the_page_atomically(tmp_path):
+    L, _ = _expression()
+    path = explore(L).save(tmp_path / "page.html")
+    assert path == tmp_path / "page.html"
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    with pytest.raises(FileNotFoundError):
+        explore(L).save(tmp_path / "missing" / "page.html")
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_bad_input_is_one_clear_error():
+    with pytest.raises(ExploreError, match="expected the output Tensor"):
+        explore(np.ones(3))
+    with pytest.raises(ExploreError, match="does not require grad"):
+        explore(Tensor([1.0, 2.0]).sum())
+    L, _ = _expression()
+    L.backward()
+    with pytest.raises(ExploreError, match="freed by a backward"):
+        explore(L)
+    L, _ = _expression()
+    with pytest.raises(ValueError, match="depth must be"):
+        explore(L, depth=0)
+
+
+# ------------------------------------------------------------------ the command line
+
+def _stepgrad(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "models", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_without_flags_writes_the_linreg_page_and_says_where(tmp_path):
+    run = _stepgrad("explore", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    page = tmp_path / "backprop-linreg.html"
+    assert page.exists()
+    assert run.stdout.startswith("wrote backprop-linreg.html") and page.resolve().as_uri() in run.stdout
+    assert "linear regression" in page.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", list(EXAMPLES))
+def test_cli_writes_each_example(example, tmp_path):
+    out = tmp_path / f"{example}.html"
+    run = _stepgrad("explore", "--example", example, "-o", str(out), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert out.read_text(encoding="utf-8").count('class="sgx"') == 1
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    run = _stepgrad("explore", "--example", "resnet", cwd=tmp_path)
+    assert run.returncode == 2 and "invalid choice: 'resnet'" in run.stderr
+    run = _stepgrad("explore", "-o", str(tmp_path / "no" / "such" / "dir.html"), cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("stepgrad: error: No such file or directory")
+
+
+def test_gpt_step_at_module_depth_shows_its_modules_as_steps_and_every_gradient():
+    from models.explore_cmd import GPT_DEPTH, gpt_example
+
+    loss, model = gpt_example()
+    ex = explore(loss, params=model, depth=GPT_DEPTH)
+    assert any(f"collapsed at depth={GPT_DEPTH}" in n for n in ex.notes)
+    backward_boxes = [s for s in ex.steps if s["kind"] == "box" and s["phase"] == "backward"]
+    assert len(backward_boxes) == 4 * 4          # ln_1, attn, ln_2, mlp in each of the 4 blocks
+    loss.backward()
+    last = {f["label"]: f["value"] for f in ex.steps[-1]["fields"]}
+    for name, p in model.named_parameters():
+        assert last[f"{name}.grad"] == grad_value(p.grad.data, 16), name
