@@ -7,7 +7,8 @@
     x.grad  # Tensor([2., 4., 6.])
 """
 from engine.tensor import Tensor  # first: the modules below build on it
-from engine.autograd import ShapeError, grad
+from engine.autograd import grad
+from engine.errors import ShapeError
 from engine.factories import (arange, concatenate, maximum, minimum, ones, ones_like, rand, randn, stack,
                               tensor, where, zeros, zeros_like)
 from engine.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled

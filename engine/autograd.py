@@ -1,96 +1,18 @@
-"""The graph: recording ops as they run, and walking them backwards.
+"""Walking a recorded graph backwards: the chain rule, once per edge.
 
-Recording (`record`): every op call makes a `Node` that remembers the op, its parent
-tensors (in order) and whatever the op saved for backward. The output tensor points
-at its node through `_ctx`. Nothing points back from a node to its output, so a graph
-is freed by reference counting as soon as the last tensor of it is dropped.
-
-Traversal (`run_backward`): an iterative depth-first topological sort (no recursion,
-any depth), then one pass from the output to the leaves. Each node's gradient is the
-sum of what its consumers sent it; a parent that was broadcast in the forward pass
-gets its gradient summed back to its own shape here, once, for every op. Without
+`run_backward`: an iterative depth-first topological sort (no recursion, any depth),
+then one pass from the output to the leaves. Each node's gradient is the sum of what
+its consumers sent it; a parent that was broadcast in the forward pass gets its
+gradient summed back to its own shape here, once, for every op. Without
 `create_graph` the pass runs under no-grad, so the backward rules (written with Tensor
-operations) cost about what plain numpy would.
+operations) cost about what plain numpy would. Recording the graph is the op layer's
+job (`engine/ops/base.py`).
 """
-import os
-import sys
-
 import numpy as np
 
+from engine.errors import ShapeError
 from engine.grad_mode import state
 from engine.tensor import Tensor
-
-_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-class ShapeError(ValueError):
-    """An op was given operands whose shapes do not fit together."""
-
-
-class Node:
-    """One recorded op application: the op, its parents, and what backward needs."""
-
-    __slots__ = ("op", "parents", "attrs", "saved", "versions", "scope", "freed", "created_at")
-
-    def __init__(self, op, parents, attrs):
-        self.op = op
-        self.parents = parents  # tuple of Tensors, in argument order
-        self.attrs = attrs      # the op's non-tensor arguments (axis, shape, ...)
-        self.saved = None       # arrays the forward pass kept for backward
-        self.freed = False
-
-    @property
-    def name(self):
-        """The op's name as the op table has it (`mul`, `matmul`, ...)."""
-        return self.op.name
-
-    def where(self):
-        """Where the op was created (file:line), when anomaly mode recorded it."""
-        return getattr(self, "created_at", None) or "unknown place (enable detect_anomaly() to record it)"
-
-
-def _user_frame():
-    """The first stack frame outside the engine package, as 'file:line'."""
-    frame = sys._getframe(2)
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)).startswith(_ENGINE_DIR):
-        frame = frame.f_back
-    if frame is None:
-        return "unknown place"
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-
-
-def _shapes(parents):
-    return " and ".join(str(p.shape) for p in parents)
-
-
-def record(op, parents, attrs):
-    """Run `op` forward on the parents' arrays and, when grad is on, record it."""
-    node = Node(op, parents, attrs)
-    try:
-        out = op.forward(node, *[p.data for p in parents], **attrs)
-    except ValueError as err:
-        if isinstance(err, ShapeError):
-            raise
-        raise ShapeError(f"{op.name}: cannot combine shapes {_shapes(parents)}: {err}") from None
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    t = Tensor._wrap(out)
-    if state.grad_enabled:
-        for p in parents:
-            if p.requires_grad:
-                t.requires_grad = True
-                break
-    if t.requires_grad:
-        t._ctx = node
-        node.versions = [p._version for p in parents]
-        node.scope = state.scope
-        if state.anomaly:
-            node.created_at = _user_frame()
-    if state.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
-        raise FloatingPointError(
-            f"detect_anomaly: '{op.name}' produced {_bad_kind(out)} in its forward output "
-            f"(shape {out.shape}) at {_user_frame()}")
-    return t
 
 
 def _bad_kind(a):

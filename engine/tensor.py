@@ -403,4 +403,8 @@ class Tensor:
         return ops.Index.apply(self, idx=idx, basic=basic)
 
 
-from engine import autograd, ops  # noqa: E402  (ops and autograd build on Tensor)
+# The one late import (docs/architecture.md, "The layers"): Tensor is the bottom of the
+# engine, yet its operators hand their work to the op classes and `.backward()` to the
+# graph walker, and both of those build on Tensor. Importing them here, once the class
+# exists, is the only place where the engine reaches a layer above.
+from engine import autograd, ops  # noqa: E402  # the one late import

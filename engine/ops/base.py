@@ -1,21 +1,100 @@
-"""What an op is: a forward rule on numpy arrays beside a backward rule on Tensors.
+"""What an op is, and what applying one records in the graph.
 
-Ops are never instantiated. `SomeOp.apply(*tensors, **attrs)` records one use of it:
+Ops are never instantiated. `SomeOp.apply(*tensors, **attrs)` runs `record`:
 `forward(ctx, *arrays, **attrs)` computes the result with numpy and may keep arrays in
-`ctx.saved`; `backward(ctx, grad, out)` returns one gradient Tensor (or None) per
-parent, written with Tensor operations so that it can itself be recorded
-(`create_graph=True`). A gradient may keep the broadcast shape of the output: the
-engine sums it back to the parent's shape. Backward must not return an array it
-saved (the engine may accumulate into returned arrays in place).
+`ctx.saved`; when a graph is being recorded, the result points at a `Node` (its
+`_ctx`) that remembers the op, the parent tensors (in order) and the attrs.
+`backward(ctx, grad, out)` returns one gradient Tensor (or None) per parent, written
+with Tensor operations so that it can itself be recorded (`create_graph=True`). A
+gradient may keep the broadcast shape of the output: the engine sums it back to the
+parent's shape. Backward must not return an array it saved (the engine may
+accumulate into returned arrays in place).
+
+Nothing points back from a node to its output, so a graph is freed by reference
+counting as soon as the last tensor of it is dropped.
 
 `FusedOp` is for the few ops that are measurably faster or more stable as one
-numpy kernel (layer norm, GELU): its backward is plain numpy (`backward_arrays`), and
-when a graph of the backward pass is wanted it differentiates `composite`, the same
-function written with primitive ops.
+numpy kernel (layer norm, GELU, attention): its backward is plain numpy
+(`backward_arrays`), and when a graph of the backward pass is wanted it
+differentiates `composite`, the same function written with primitive ops.
 """
+import os
+import sys
+
+import numpy as np
+
 from engine import autograd
+from engine.errors import ShapeError
 from engine.grad_mode import state
 from engine.tensor import Tensor
+
+_ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Node:
+    """One recorded op application: the op, its parents, and what backward needs."""
+
+    __slots__ = ("op", "parents", "attrs", "saved", "versions", "scope", "freed", "created_at")
+
+    def __init__(self, op, parents, attrs):
+        self.op = op
+        self.parents = parents  # tuple of Tensors, in argument order
+        self.attrs = attrs      # the op's non-tensor arguments (axis, shape, ...)
+        self.saved = None       # arrays the forward pass kept for backward
+        self.freed = False
+
+    @property
+    def name(self):
+        """The op's name as the op table has it (`mul`, `matmul`, ...)."""
+        return self.op.name
+
+    def where(self):
+        """Where the op was created (file:line), when anomaly mode recorded it."""
+        return getattr(self, "created_at", None) or "unknown place (enable detect_anomaly() to record it)"
+
+
+def record(op, parents, attrs):
+    """Run `op` forward on the parents' arrays and, when grad is on, record it."""
+    node = Node(op, parents, attrs)
+    try:
+        out = op.forward(node, *[p.data for p in parents], **attrs)
+    except ValueError as err:
+        if isinstance(err, ShapeError):
+            raise
+        raise ShapeError(f"{op.name}: cannot combine shapes {_shapes(parents)}: {err}") from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    t = Tensor._wrap(out)
+    if state.grad_enabled:
+        for p in parents:
+            if p.requires_grad:
+                t.requires_grad = True
+                break
+    if t.requires_grad:
+        t._ctx = node
+        node.versions = [p._version for p in parents]
+        node.scope = state.scope
+        if state.anomaly:
+            node.created_at = user_frame()
+    if state.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
+        raise FloatingPointError(
+            f"detect_anomaly: '{op.name}' produced {'nan' if np.isnan(out).any() else 'inf'} in its forward "
+            f"output (shape {out.shape}) at {user_frame()}")
+    return t
+
+
+def _shapes(parents):
+    return " and ".join(str(p.shape) for p in parents)
+
+
+def user_frame():
+    """The first stack frame outside the engine package, as 'file:line'."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)).startswith(_ENGINE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "unknown place"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 class Op:
@@ -27,7 +106,7 @@ class Op:
     @classmethod
     def apply(cls, *parents, **attrs):
         """Run the op on tensors and record it in the graph when grad is on."""
-        return autograd.record(cls, parents, attrs)
+        return record(cls, parents, attrs)
 
 
 class FusedOp(Op):

@@ -1,7 +1,7 @@
 """Matrix product with numpy's semantics (1-D vectors, broadcast batch dimensions)."""
 import numpy as np
 
-from engine.autograd import ShapeError
+from engine.errors import ShapeError
 from engine.ops.base import Op
 
 

@@ -5,7 +5,7 @@ slice that is entirely -inf is handled without producing NaN in the shift.
 """
 import numpy as np
 
-from engine.autograd import ShapeError
+from engine.errors import ShapeError
 from engine.grad_mode import state
 from engine.ops.base import Op
 from engine.ops.reduce import kept_shape, normalize_axes
