@@ -271,13 +271,16 @@ class Tensor:
 
     # ----- in place (no graph: for parameter updates under no_grad) ----------
     def _inplace(self, fn, other):
+        self._check_inplace(other)
+        fn(self.data, other.data if isinstance(other, Tensor) else other, out=self.data, casting="same_kind")
+        self._version += 1
+        return self
+
+    def _check_inplace(self, other):
         if state.grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
             raise RuntimeError(
                 "in-place operation on a tensor that requires grad while recording a graph: "
                 "wrap it in `with no_grad():` (parameter updates) or write x = x + y")
-        fn(self.data, other.data if isinstance(other, Tensor) else other, out=self.data, casting="same_kind")
-        self._version += 1
-        return self
 
     def __iadd__(self, other):
         return self._inplace(np.add, other)
@@ -292,8 +295,11 @@ class Tensor:
         return self._inplace(np.true_divide, other)
 
     def zero_(self):
-        """Set every element to zero, in place."""
-        return self._inplace(np.multiply, 0)
+        """Set every element to zero, in place (NaN and inf too: the array is filled, not scaled)."""
+        self._check_inplace(None)
+        self.data.fill(0)
+        self._version += 1
+        return self
 
     # ----- comparisons (not differentiable) ---------------------------------
     def _compare(self, fn, other):

@@ -183,12 +183,12 @@ def _binary_cases():
                (Arg((4,), "fixed", (0.0, 0.5, 0.0, 2.0)), Arg((4,), "fixed", (2.0, -1.5, 3.0, 0.5))),
                lambda T, a, b: a ** b, second_order=False),  # log a is undefined just below 0
         OpCase("pow-scalar-0-at-zero", ops.PowScalar, lambda x: x ** 0, lambda x: x ** 0.0,
-               (Arg((3,), "fixed", (0.0, 1.0, -2.0)),), lambda T, x: x ** 0),
+               (Arg((3,), "fixed", (0.0, 1.0, -2.0)),), lambda T, x: x ** 0, second_order=False),
         OpCase("mul-self", ops.Mul, lambda x: x * x, lambda x: x * x, (Arg((3, 4)),), lambda T, x: x * x),
     ]
-    for p in (2, 3, 0.5, -1, 1.5, -2.5, 0):
+    for p in (2, 3, 0.5, -1, 1.5, -2.5, 0):  # x ** 0: its gradient is a constant 0 with no graph (as PyTorch's)
         cases.append(OpCase(f"pow-scalar-{p}", ops.PowScalar, lambda x, p=p: x ** p, lambda x, p=p: x ** float(p),
-                            (Arg((3, 4), "positive"),), lambda T, x, p=p: x ** p))
+                            (Arg((3, 4), "positive"),), lambda T, x, p=p: x ** p, second_order=p != 0))
     return cases
 
 

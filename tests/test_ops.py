@@ -141,6 +141,12 @@ def test_max_three_way_tie_shares_equally():
     np.testing.assert_allclose(x.grad.data, [[1 / 3, 1 / 3, 1 / 3, 0.0]], rtol=1e-6)
 
 
+def test_gradient_of_x_to_the_0_is_zero_even_for_nan_or_inf_upstream():
+    x = Tensor([0.0, 1.0, -2.0], requires_grad=True)
+    (x ** 0).backward(Tensor([np.inf, np.nan, 1.0]))
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])  # as PyTorch: zeros, not inf * 0 = NaN
+
+
 def test_repeated_indices_accumulate():
     x = Tensor(np.arange(4.0), requires_grad=True)
     x[np.array([1, 1, 1, 3])].sum().backward()

@@ -143,6 +143,16 @@ def test_in_place_updates_under_no_grad():
     np.testing.assert_array_equal(w.data, [0.0, 0.0])
 
 
+def test_zero_clears_nan_and_inf_too():
+    w = Tensor([np.nan, np.inf, -np.inf, 2.0], requires_grad=True)
+    with no_grad():
+        assert w.zero_() is w
+    np.testing.assert_array_equal(w.data, [0.0, 0.0, 0.0, 0.0])
+    assert w._version == 1
+    with pytest.raises(RuntimeError, match="in-place operation"):
+        w.zero_()  # recording a graph: refused, like the other in-place ops
+
+
 def test_in_place_on_plain_tensors_needs_no_no_grad():
     t = Tensor([1.0, 2.0])
     t += 1.0

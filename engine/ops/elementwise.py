@@ -96,8 +96,8 @@ class PowScalar(Op):
         p = ctx.attrs["p"]
         if p == 2:
             return g * x * 2.0
-        if p == 0:
-            return g * 0.0  # not 0 * x ** -1, which is NaN at x = 0
+        if p == 0:  # zeros, as PyTorch: not g * 0 (NaN where g is inf or NaN), nor 0 * x ** -1 (NaN at x = 0)
+            return Tensor._wrap(np.zeros_like(g.data))
         return g * (x ** (p - 1)) * float(p)
 
 
