@@ -14,6 +14,8 @@ def fmt(value):
         return f"{value:.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
+    if 0 < abs(value) < 0.01:
+        return f"{value:.2g}"  # not '0.00': a rate measured on a slow, busy machine is still a rate
     return f"{value:.2f}"
 
 
