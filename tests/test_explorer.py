@@ -79,13 +79,14 @@ def test_forward_lights_the_leaves_then_each_op_in_computation_order():
     forward = _phase(ex, "forward")
     assert forward[0]["kind"] == "leaves" and len(forward[0]["lights"]) == 4
     assert [s["title"] for s in forward[1:]] == ["e = mul(a, b)", "d = add(e, c)", "L = mul(d, f)"]
-    assert [s["fields"][0]["value"]["lines"] for s in forward[1:]] == [["-6"], ["4"], ["-8"]]
+    assert [s["fields"][-1]["value"]["lines"] for s in forward[1:]] == [["-6"], ["4"], ["-8"]]
+    assert [f["label"] for f in forward[1]["fields"]] == ["input a", "input b", "= e"]
 
 
 def test_forward_describes_big_arrays_by_shape_and_summary():
     x = Tensor(np.arange(40, dtype=np.float32).reshape(5, 8), requires_grad=True, name="x")
     ex = explore((x * 2.0).sum(), max_values=16)
-    value = _phase(ex, "forward")[1]["fields"][0]["value"]
+    value = _phase(ex, "forward")[1]["fields"][-1]["value"]
     assert value["shape"] == "(5, 8) float32"
     assert dict(value["stats"]) == {"mean": "39", "std": "23.09", "min": "0", "max": "78"}
 

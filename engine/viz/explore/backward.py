@@ -16,7 +16,7 @@ from engine.trace import Summary
 from engine.viz.clusters import Box
 from engine.viz.explore.picture import edge_key
 from engine.viz.explore.steps import field, step
-from engine.viz.explore.values import describe
+from engine.viz.explore.values import BUBBLE_VALUES, describe
 from engine.viz.labels import number, shape_text, values_lines
 
 # Ops whose derivative is elementwise: their backward rule applied to a gradient of ones
@@ -57,6 +57,13 @@ def local_value(row, max_values):
     return None if g is None else describe(g.data, max_values)
 
 
+def _bubble(s):
+    """A gradient summary as the graph's bubble shows it: a few values, else the shape."""
+    if s.values is not None and s.values.size <= BUBBLE_VALUES:
+        return str(s)
+    return shape_text(s.shape)
+
+
 def _sentences(row, count):
     notes = []
     if tuple(row.raw_shape) != tuple(row.contribution.shape):
@@ -90,7 +97,7 @@ def _edge_step(row, count, graph, layout, root_label, max_values):
         title += f", an output of {there.scope}"
     return step("backward", "edge", title, item=child.key,
                 edges=[key] if key else [], grads=[[there.key, total]] if there is parent else [],
-                fields=fields, notes=_sentences(row, count), bubble=str(row.contribution),
+                fields=fields, notes=_sentences(row, count), bubble=_bubble(row.contribution),
                 row=[f"{row.node} ({row.op})", row.parent, str(row.upstream), row.local, str(row.contribution),
                      str(row.total), "; ".join(row.notes)], flow="grad")
 

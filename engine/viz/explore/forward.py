@@ -6,10 +6,11 @@ a plain dict the page displays as it is (see `engine.viz.explore.steps`).
 from engine.viz.clusters import Box
 from engine.viz.explore.picture import edge_key
 from engine.viz.explore.steps import field, step
-from engine.viz.explore.values import describe, short
+from engine.viz.explore.values import bubble, describe, short
 from engine.viz.labels import number, shape_text
 
 MAX_LISTED = 12  # leaves or module outputs listed in one panel; the rest are counted
+MAX_INPUTS = 4   # an op's inputs shown beside its result
 
 
 def computation_order(graph):
@@ -57,11 +58,13 @@ def _feeding_edges(nodes, layout):
 def _op_step(node, layout, name_of, max_values):
     t = node.tensor
     label = name_of(t)
+    inputs = [field(f"input {name_of(p.tensor)}", value=describe(p.tensor.data, max_values))
+              for _, p in node.inputs[:MAX_INPUTS]]
     notes = [f"{k} = {v!r}" for k, v in node.attrs.items() if not hasattr(v, "shape")]
     return step("forward", "op", f"{label} = {_call_text(node, name_of)}", item=node.key, lights=[node.key],
                 edges=_feeding_edges([node], layout),
-                fields=[field(label, value=describe(t.data, max_values), tone="value")], notes=notes,
-                bubble=short(t.data, max_values), row=[label, node.op, short(t.data, max_values)], flow="loss")
+                fields=inputs + [field(f"= {label}", value=describe(t.data, max_values), tone="value")], notes=notes,
+                bubble=bubble(t.data), row=[label, node.op, short(t.data, max_values)], flow="loss")
 
 
 def _box_step(box, layout, classes, name_of, max_values):
@@ -76,7 +79,8 @@ def _box_step(box, layout, classes, name_of, max_values):
     value = short(first.data, max_values) if first is not None else ""
     return step("forward", "box", f"{title}: {box.ops} ops", item=box.key, lights=[box.key],
                 edges=_feeding_edges([n for n in box.members if not n.is_leaf], layout), fields=fields,
-                notes=notes, bubble=value, row=[box.scope, f"{box.ops} ops", value], flow="loss")
+                notes=notes, bubble=bubble(first.data) if first is not None else "",
+                row=[box.scope, f"{box.ops} ops", value], flow="loss")
 
 
 def forward_steps(graph, layout, classes, name_of, max_values):

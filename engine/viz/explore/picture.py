@@ -88,8 +88,13 @@ def clean_svg(svg):
 PANE = (820, 640)  # CSS pixels the graph usually gets on a laptop screen
 
 
-def _fit(size):
-    return min(PANE[0] / size[0], PANE[1] / size[1]) if size[0] and size[1] else 0.0
+def _scale(size):
+    """The zoom the page starts at (as its script's fitZoom): the whole picture when that is
+    at least 60%, else the full width."""
+    if not (size[0] and size[1]):
+        return 0.0
+    whole = min(1.25, PANE[0] / size[0], PANE[1] / size[1])
+    return whole if whole >= 0.6 else min(1.25, PANE[0] / size[0])
 
 
 def _svg(root, params, depth, max_values, rankdir):
@@ -103,16 +108,16 @@ def _svg(root, params, depth, max_values, rankdir):
 def render(root, params, depth, max_values):
     """The SVG (cleaned) of `draw_graph(root, params, depth=depth)` without gradients, and its size.
 
-    `draw_graph` picks the direction; when its picture is much wider than tall (a long
-    chain of ops), the top-to-bottom layout is used if it fits the page's pane better.
+    `draw_graph` picks the direction; when its picture is wider than tall (a chain of
+    ops), the top-to-bottom layout is used if the page can show it larger.
     Raises NoPicture when Graphviz's `dot` program is missing.
     """
     if shutil.which("dot") is None:
         raise NoPicture("Graphviz's `dot` program is not installed (apt-get install graphviz, or brew install "
                         "graphviz), so the graph is not drawn; the steps and the table work without it")
     svg, size = _svg(root, params, depth, max_values, None)
-    if size[0] > 2.5 * size[1]:
+    if size[0] > 1.3 * size[1]:
         tall, tall_size = _svg(root, params, depth, max_values, "TB")
-        if _fit(tall_size) > _fit(size):
+        if _scale(tall_size) > _scale(size):
             return tall, tall_size
     return svg, size

@@ -29,6 +29,15 @@ def stats(a):
             ["min", number(float(x.min()))], ["max", number(float(x.max()))]]
 
 
+BUBBLE_VALUES = 4  # the bubble on the graph shows arrays of at most this many elements, else their shape
+
+
+def bubble(a):
+    """The few characters shown on the graph beside the current node: small values, else the shape."""
+    a = np.asarray(a)
+    return " ".join(values_lines(a)) if a.size <= BUBBLE_VALUES else shape_text(a.shape)
+
+
 def short(a, max_values):
     """One line for a table cell: the values when small, else the shape and mean."""
     a = np.asarray(a)

@@ -1,0 +1,187 @@
+"""Driving saved explorer pages in headless Chromium through Playwright.
+
+Not a test module: `tests/test_explorer_browser.py` uses it to click through pages,
+and `docs/make_pictures.py` to take the screenshots of docs/watch-backprop.md, so
+the pictures show what the tests check. Playwright drives Debian's Chromium
+(`/usr/bin/chromium`), never a browser of its own; `unavailable()` says in one line
+why that cannot run here.
+
+    python tests/explorer_browser.py PAGE.html   # time loading PAGE and stepping through it
+"""
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1400, "height": 860}
+
+
+def unavailable():
+    """Why pages cannot be opened in Chromium here (one line), or None when they can."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install playwright, or the dev extra)"
+    if not os.path.exists(CHROMIUM):
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+class Browser:
+    """Headless Chromium with a fresh profile; `open(path)` loads a page from disk."""
+
+    def __init__(self, viewport=None):
+        self.viewport = viewport or VIEWPORT
+
+    def __enter__(self):
+        from playwright.sync_api import sync_playwright
+
+        self._profile = tempfile.TemporaryDirectory(prefix="sgx-chromium-")
+        self._playwright = sync_playwright().start()
+        self.context = self._playwright.chromium.launch_persistent_context(
+            self._profile.name, executable_path=CHROMIUM, args=ARGS, headless=True, viewport=self.viewport)
+        return self
+
+    def __exit__(self, *exc):
+        self.context.close()
+        self._playwright.stop()
+        self._profile.cleanup()
+
+    def open(self, path):
+        """The page at `path` (a file), loaded, as an `ExplorerPage`."""
+        return ExplorerPage(self.context.new_page(), path)
+
+
+# What the panel and the inspector show, read back from the page: [[label, shown]], where shown
+# is the list of value lines, or [[name, text]] of a summary, or the text of a text field.
+_READ_FIELDS = """(box) => Array.from(box.querySelectorAll('.sgx-field')).map((f) => {
+  const lines = f.querySelector('.sgx-lines'), stats = f.querySelector('.sgx-stats'), text = f.querySelector('.sgx-text');
+  const shown = lines ? lines.textContent.split('\\n')
+    : stats ? Array.from(stats.querySelectorAll('.sgx-stat')).map((s) => [s.querySelector('i').textContent.trim(),
+                                                                          s.querySelector('b').textContent])
+    : text ? text.textContent : null;
+  return [f.querySelector('.sgx-label').textContent, shown];
+})"""
+
+
+class ExplorerPage:
+    """One page in the browser: its explorers, what they show, and what went wrong.
+
+    `requests` lists every request that is not for the file itself or inline data
+    (there should be none), `errors` every console error and uncaught exception.
+    `index` picks the explorer when a page holds several.
+    """
+
+    def __init__(self, page, path):
+        self.page = page
+        self.requests, self.errors = [], []
+        page.on("request", self._request)
+        page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        started = time.perf_counter()
+        page.goto(Path(path).resolve().as_uri())
+        page.wait_for_selector(".sgx .sgx-step-title")
+        self.load_ms = (time.perf_counter() - started) * 1000
+        self.index = 0
+
+    def _request(self, request):
+        if not request.url.startswith(("file:", "data:", "about:")):
+            self.requests.append(request.url)
+
+    @property
+    def root(self):
+        """The current explorer's element."""
+        return self.page.locator(".sgx").nth(self.index)
+
+    @property
+    def step(self):
+        """The index of the step shown (0-based)."""
+        return int(self.root.get_attribute("data-step"))
+
+    def press(self, key):
+        """Press a key (in a notebook the explorer takes keys once it has the focus)."""
+        self.root.focus()
+        self.page.keyboard.press(key)
+
+    def click(self, act):
+        """Click a control: start, back, play, next, end, reset, zoom-in, zoom-out, zoom-fit."""
+        self.root.locator(f'button[data-act="{act}"]').click()
+
+    def go(self, k):
+        """Jump to step k by clicking its row of the table (the table shows the current pass)."""
+        if self.step == k:
+            return
+        row = self.root.locator(f'.sgx-row[data-step="{k}"]')
+        if row.count() == 0:
+            self.press("End" if k > self.step else "Home")
+            while self.step != k:
+                self.press("ArrowLeft" if self.step > k else "ArrowRight")
+            return
+        row.click()
+
+    def panel(self):
+        """What the panel shows now: {'title', 'phase', 'fields': [[label, shown]], 'notes'}."""
+        box = self.root.locator(".sgx-panel")
+        return {"title": box.locator(".sgx-step-title").inner_text(),
+                "phase": box.locator(".sgx-phase").inner_text(),
+                "fields": box.evaluate(_READ_FIELDS),
+                "notes": box.locator(".sgx-step-notes li").all_inner_texts()}
+
+    def inspect(self, key):
+        """Click the node `key` of the graph; what the inspector then shows: {'title', 'fields'}."""
+        self.root.locator(f'.sgx-picture:not([hidden]) g.node[data-node="{key}"]').click()
+        box = self.root.locator(".sgx-inspect")
+        return {"title": box.locator(".sgx-inspect-title").inner_text(), "fields": box.evaluate(_READ_FIELDS),
+                "text": box.inner_text()}
+
+    def highlighted(self):
+        """(current node key, [active arrow keys]) of the picture shown."""
+        pic = self.root.locator(".sgx-picture:not([hidden])")
+        current = pic.locator("g.node.sgx-current")
+        node = current.first.get_attribute("data-node") if current.count() else None
+        edges = [e.get_attribute("data-edge") for e in pic.locator("g.edge.sgx-active, g.edge.sgx-feed").all()]
+        return node, edges
+
+    def screenshot(self, path):
+        """Save what the browser shows as a PNG."""
+        self.page.screenshot(path=str(path))
+        return Path(path)
+
+    def close(self):
+        """Close the tab."""
+        self.page.close()
+
+
+_TIME_ONE_STEP = """() => {
+  const started = performance.now();
+  document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true}));
+  document.body.getBoundingClientRect();  // include the layout the step causes
+  return performance.now() - started;
+}"""
+
+
+def measure(path, browser):
+    """(ms to load the page, median and worst ms per step) stepping through a saved page.
+
+    A step is timed inside the page: the key press, the script's update and the layout."""
+    page = browser.open(path)
+    n = page.page.evaluate("() => JSON.parse(document.querySelector('.sgx-data').textContent).steps.length")
+    times = sorted(page.page.evaluate(_TIME_ONE_STEP) for _ in range(n - 1))
+    load = page.load_ms
+    page.close()
+    return load, times[len(times) // 2], times[-1]
+
+
+if __name__ == "__main__":
+    reason = unavailable()
+    if reason:
+        sys.exit(f"cannot measure: {reason}")
+    with Browser() as chromium:
+        for page_path in sys.argv[1:]:
+            load_ms, median_ms, worst_ms = measure(page_path, chromium)
+            print(f"{page_path}: loads in {load_ms:.0f} ms; a step takes {median_ms:.1f} ms (median), "
+                  f"{worst_ms:.1f} ms at most")
