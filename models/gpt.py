@@ -14,6 +14,7 @@ import numpy as np
 from engine import Tensor
 from engine import functional as F
 from engine import get_rng, nn
+from models.hf_gpt2 import read_gpt2
 from models.lm import LanguageModel
 from models.sampling import as_tokens
 
@@ -172,6 +173,19 @@ class GPT(LanguageModel):
         for name, p in self.named_parameters():                       # scaled residual projections
             if name.endswith("c_proj.weight"):
                 _normal_(p, 0.02 / math.sqrt(2 * config.n_layer))
+
+    @classmethod
+    def from_pretrained(cls, folder, dropout=0.0):
+        """A GPT-2 from a local Hugging Face folder (`config.json`, `model.safetensors`), without network.
+
+        Conv1D weights are transposed into Linear's (out, in) layout and the MLP uses
+        GPT-2's tanh-approximate GELU; see `models.hf_gpt2`. Token ids in, logits out:
+        text needs GPT-2's BPE tokenizer (`stepgrad sample --pretrained`).
+        """
+        fields, state = read_gpt2(folder)
+        model = cls(GPTConfig(**{**fields, "dropout": dropout}))
+        model.load_state_dict(state)
+        return model
 
     def get_num_params(self, non_embedding=True):
         """Number of parameters; by default without the position embeddings (nanoGPT's count).

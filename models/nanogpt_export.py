@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.checkpoint import CheckpointError, load_checkpoint, unflatten_state
+from models.checkpoint import load_checkpoint, unflatten_state
 from models.data import CharDataset, DataError, load_text
-from models.nanogpt_format import (CKPT_NAME, META_NAME, NanoGPTError, meta_for, model_args_for, require_torch,
-                                   state_shapes)
+from models.gpt_layout import state_shapes
+from models.nanogpt_format import CKPT_NAME, META_NAME, NanoGPTError, meta_for, model_args_for, require_torch
 from models.tokenizer import TokenizerError
 from models.train import load_model
 

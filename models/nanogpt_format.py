@@ -45,30 +45,6 @@ def require_torch(action: str):
     return torch
 
 
-def state_shapes(args: dict) -> dict[str, tuple[int, ...]]:
-    """The keys of nanoGPT's ``GPT.state_dict()`` for ``model_args`` and their shapes, in its order."""
-    C, V, bias = args["n_embd"], args["vocab_size"], args["bias"]
-
-    def linear(name, n_in, n_out):
-        return {f"{name}.weight": (n_out, n_in), **({f"{name}.bias": (n_out,)} if bias else {})}
-
-    def norm(name):
-        return {f"{name}.weight": (C,), **({f"{name}.bias": (C,)} if bias else {})}
-
-    shapes = {"transformer.wte.weight": (V, C), "transformer.wpe.weight": (args["block_size"], C)}
-    for i in range(args["n_layer"]):
-        h = f"transformer.h.{i}"
-        shapes.update(norm(f"{h}.ln_1"))
-        shapes.update(linear(f"{h}.attn.c_attn", C, 3 * C))
-        shapes.update(linear(f"{h}.attn.c_proj", C, C))
-        shapes.update(norm(f"{h}.ln_2"))
-        shapes.update(linear(f"{h}.mlp.c_fc", C, 4 * C))
-        shapes.update(linear(f"{h}.mlp.c_proj", 4 * C, C))
-    shapes.update(norm("transformer.ln_f"))
-    shapes["lm_head.weight"] = (V, C)
-    return shapes
-
-
 def model_args_for(config: GPTConfig) -> dict:
     """nanoGPT's ``model_args`` for a stepgrad ``GPTConfig`` (exactly nanoGPT's fields)."""
     if config.gelu_approximate != "none":

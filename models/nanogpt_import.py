@@ -20,8 +20,9 @@ import numpy as np
 
 from models.checkpoint import save_checkpoint
 from models.gpt import GPT
+from models.gpt_layout import state_shapes
 from models.nanogpt_format import (COMPILED_PREFIX, META_NAME, NanoGPTError, config_from_model_args,
-                                   require_torch, state_shapes, tokenizer_from_meta)
+                                   require_torch, tokenizer_from_meta)
 from models.safe_pickle import UnsafePickleError, load_plain_pickle
 from models.tokenizer import CharTokenizer
 

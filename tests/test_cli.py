@@ -212,7 +212,7 @@ def test_bad_data_is_reported_in_one_line(stepgrad, tmp_path, corpus):
     (["train", "--dropout", "1.5"], "argument --dropout: '1.5' is not a probability in [0, 1)"),
     (["linreg", "--lr", "nan"], "argument --lr: 'nan' is not a positive number"),
     (["linreg", "--optimizer", "adamx"], "argument --optimizer: invalid choice: 'adamx'"),
-    (["sample"], "the following arguments are required: --checkpoint"),
+    (["sample"], "one of the arguments --checkpoint --pretrained is required"),
     (["fly"], "invalid choice: 'fly'"),
 ])
 def test_usage_errors_exit_2_with_usage_and_one_line(stepgrad, args, problem):
