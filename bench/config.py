@@ -1,26 +1,28 @@
 """Sizes of everything the benchmark measures: nanoGPT's CPU recipe, or tiny ones for smoke tests."""
 from dataclasses import dataclass
 
+from models.recipe import GPT_RECIPE
+
 
 @dataclass(frozen=True)
 class Sizes:
     """Problem sizes and how often each figure is measured.
 
-    The GPT fields are nanoGPT's CPU recipe (its `train_shakespeare_char` config
-    shrunk for CPU); `chain_ops` is the length of the tiny-op chain, `mlp` the
-    MLP's layer widths and `mlp_batch` its rows; `gemm` the side of the square
-    float32 matmul that measures each BLAS's peak.
+    The GPT fields default to nanoGPT's CPU recipe (`models.recipe`); `vocab_size`
+    is tiny Shakespeare's. `chain_ops` is the length of the tiny-op chain, `mlp`
+    the MLP's layer widths and `mlp_batch` its rows; `gemm` the side of the
+    square float32 matmul that measures each BLAS's peak.
     """
-    batch_size: int = 12
-    block_size: int = 64
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
+    batch_size: int = GPT_RECIPE.batch_size
+    block_size: int = GPT_RECIPE.block_size
+    n_layer: int = GPT_RECIPE.n_layer
+    n_head: int = GPT_RECIPE.n_head
+    n_embd: int = GPT_RECIPE.n_embd
     vocab_size: int = 65
-    lr: float = 1e-3
-    betas: tuple = (0.9, 0.99)
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
+    lr: float = GPT_RECIPE.lr
+    betas: tuple = GPT_RECIPE.betas
+    weight_decay: float = GPT_RECIPE.weight_decay
+    grad_clip: float = GPT_RECIPE.grad_clip
     chain_ops: int = 200
     chain_shape: tuple = (4,)
     mlp: tuple = (16, 32, 4)

@@ -4,16 +4,16 @@ A step is forward, backward, gradient clipping and an AdamW step (weight decay o
 parameters with ndim >= 2 only, as nanoGPT groups them), then zeroing the grads.
 Both models start from the same weights (the engine's initialisation copied into
 the PyTorch model) and see the same batches, so they run the same computation;
-`check_equivalence` verifies that on the first step.
-
-The engine is imported inside the functions that need it: the PyTorch memory
-measurement runs in a process that must not load the engine (importing it tunes
-glibc's malloc, which would change PyTorch's memory figures).
+`check_equivalence` verifies that on the first step. Both optimizers get their
+groups from `models.lm.weight_decay_groups`, the one place they are built.
 """
 import time
 from types import SimpleNamespace
 
 import numpy as np
+
+from models.lm import weight_decay_groups
+from models.recipe import GPT_RECIPE
 
 PHASES = ("forward", "backward", "clip", "optimizer")
 N_BATCHES = 8  # batches are drawn once and cycled, so data loading is not timed
@@ -40,16 +40,10 @@ def make_batches(sizes, data_path=None, seed=0):
 
 
 def gpt_config(sizes, vocab_size):
-    """The GPT's sizes as a namespace with `GPTConfig`'s fields (dropout 0, no biases)."""
+    """The GPT's sizes as a namespace with `GPTConfig`'s fields (the recipe's dropout and biases)."""
     return SimpleNamespace(vocab_size=vocab_size, block_size=sizes.block_size, n_layer=sizes.n_layer,
-                           n_head=sizes.n_head, n_embd=sizes.n_embd, dropout=0.0, bias=False)
-
-
-def decay_groups(named_params, weight_decay):
-    """nanoGPT's optimizer groups: weight decay on matrices (ndim >= 2), none on vectors."""
-    named = list(named_params)
-    return [{"params": [p for _, p in named if p.ndim >= 2], "weight_decay": weight_decay},
-            {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0}]
+                           n_head=sizes.n_head, n_embd=sizes.n_embd, dropout=GPT_RECIPE.dropout,
+                           bias=GPT_RECIPE.bias)
 
 
 def build_engine(sizes, vocab_size, seed=0):
@@ -59,7 +53,7 @@ def build_engine(sizes, vocab_size, seed=0):
     from models.gpt import GPT, GPTConfig
     manual_seed(seed)
     model = GPT(GPTConfig(**vars(gpt_config(sizes, vocab_size))))
-    opt = optim.AdamW(decay_groups(model.named_parameters(), sizes.weight_decay), lr=sizes.lr, betas=sizes.betas)
+    opt = optim.AdamW(model.configure_optimizer_groups(sizes.weight_decay), lr=sizes.lr, betas=sizes.betas)
     return model, opt
 
 
@@ -70,7 +64,7 @@ def build_torch(torch, sizes, vocab_size, init_from=None):
     model = ref.TorchGPT(gpt_config(sizes, vocab_size))
     if init_from is not None:
         ref.copy_weights(init_from, model)
-    opt = torch.optim.AdamW(decay_groups(model.named_parameters(), sizes.weight_decay),
+    opt = torch.optim.AdamW(weight_decay_groups(model.named_parameters(), sizes.weight_decay),
                             lr=sizes.lr, betas=sizes.betas)
     return model, opt
 

@@ -10,7 +10,8 @@ temporaries. RSS is the common measure because PyTorch's allocations are invisib
 to tracemalloc; for the engine, tracemalloc's peak over one further step (numpy
 reports its array allocations to it) is given too.
 
-The PyTorch process never imports the engine, whose import tunes glibc's malloc.
+The PyTorch process loads the engine's packages (the recipe, the parameter groups)
+but runs with STEPGRAD_MALLOC_TUNING=0, so PyTorch meets glibc's malloc as it is.
 """
 import argparse
 import dataclasses
@@ -103,6 +104,8 @@ def measure(framework, sizes, threads):
            "--sizes", json.dumps(dataclasses.asdict(sizes))]
     root = str(Path(__file__).resolve().parents[1])  # so `bench` imports from any working directory
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    if framework == "torch":
+        env["STEPGRAD_MALLOC_TUNING"] = "0"  # the engine's malloc settings are not PyTorch's to measure with
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"memory measurement of {framework} failed:\n{done.stderr.strip()}")

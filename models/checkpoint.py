@@ -25,17 +25,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models.files import atomic_write_bytes
+
 FORMAT_VERSION = 1
 META_KEY = "stepgrad"
 FORMAT_KEY = "stepgrad.format"
 CHECKSUM_KEY = "stepgrad.sha256"
-TENSOR_REF = "__tensor__"
 _TUPLE_TAG = "__tuple__"
 _DICT_TAG = "__dict__"
 _SUPPORTED_DTYPES = frozenset({
@@ -49,99 +49,7 @@ class CheckpointError(ValueError):
     """A checkpoint cannot be written or read; the message is one line."""
 
 
-# ----------------------------------------------------------------- atomic I/O
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically.
-
-    The bytes go to a temporary file in the same directory, which is flushed,
-    fsynced and renamed onto ``path``; then the directory is fsynced.  Readers
-    see either the old file or the complete new one, never a partial file, and
-    the temporary file is removed if anything fails.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _file_mode(path: Path) -> int:
-    """Permissions for the new file: the old file's, else what ``open`` would give."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (a no-op where unsupported)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# ------------------------------------------------------- nested state helpers
-
-def flatten_state(obj: Any, prefix: str) -> tuple[dict[str, np.ndarray], Any]:
-    """Split a nested structure into ``(tensors, skeleton)``.
-
-    Every numpy array inside ``obj`` (dicts, lists, tuples, any depth) moves to
-    ``tensors`` under the name ``prefix.key.subkey...`` and is replaced in the
-    skeleton by ``{"__tensor__": name}``; other leaves stay in the skeleton,
-    which is meant to go into the checkpoint ``meta``.  Example: an optimizer
-    ``state_dict()`` flattened with prefix ``"optim"`` stores
-    ``optim.state.0.exp_avg``.  ``unflatten_state`` inverts it.
-    """
-    tensors: dict[str, np.ndarray] = {}
-
-    def walk(node: Any, name: str) -> Any:
-        if isinstance(node, np.ndarray):
-            if name in tensors:
-                raise CheckpointError(f"two arrays map to the same tensor name {name!r}")
-            tensors[name] = node
-            return {TENSOR_REF: name}
-        if isinstance(node, dict):
-            return {key: walk(value, f"{name}.{key}") for key, value in node.items()}
-        if isinstance(node, (list, tuple)):
-            items = [walk(value, f"{name}.{i}") for i, value in enumerate(node)]
-            return tuple(items) if isinstance(node, tuple) else items
-        return node
-
-    return tensors, walk(obj, prefix)
-
-
-def unflatten_state(skeleton: Any, tensors: dict[str, np.ndarray]) -> Any:
-    """Rebuild the structure ``flatten_state`` split, taking arrays from ``tensors``."""
-    if isinstance(skeleton, dict):
-        if set(skeleton) == {TENSOR_REF}:
-            name = skeleton[TENSOR_REF]
-            if name not in tensors:
-                raise CheckpointError(f"checkpoint is missing tensor {name!r}")
-            return tensors[name]
-        return {key: unflatten_state(value, tensors) for key, value in skeleton.items()}
-    if isinstance(skeleton, (list, tuple)):
-        items = [unflatten_state(value, tensors) for value in skeleton]
-        return tuple(items) if isinstance(skeleton, tuple) else items
-    return skeleton
-
+# ------------------------------------------------------------ random streams
 
 def restore_rng(state: dict) -> np.random.Generator:
     """Return a ``numpy.random.Generator`` in the saved ``bit_generator.state``."""
@@ -174,7 +82,7 @@ def _tag(value: Any, where: str) -> Any:
     if isinstance(value, np.generic):
         return _tag(value.item(), where)
     if isinstance(value, np.ndarray):
-        raise CheckpointError(f"{where} is a numpy array; put arrays in tensors (see flatten_state)")
+        raise CheckpointError(f"{where} is a numpy array; put arrays in tensors (see optim.flatten_state_dict)")
     if isinstance(value, tuple):
         return {_TUPLE_TAG: [_tag(v, f"{where}.{i}") for i, v in enumerate(value)]}
     if isinstance(value, list):

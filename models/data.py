@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.checkpoint import atomic_write_bytes
+from models.files import atomic_write_bytes
 from models.tokenizer import CharTokenizer
 
 SHAKESPEARE = "shakespeare"

@@ -16,12 +16,13 @@ from engine import functional as F
 from engine import get_rng, nn
 from models.hf_gpt2 import read_gpt2
 from models.lm import LanguageModel
+from models.recipe import GPT_RECIPE
 from models.sampling import as_tokens
 
 
 @dataclass
 class GPTConfig:
-    """Sizes of a `GPT`; the defaults are nanoGPT's CPU recipe for tiny Shakespeare.
+    """Sizes of a `GPT`; the defaults are nanoGPT's CPU recipe for tiny Shakespeare (`models.recipe`).
 
     `bias` puts biases in every Linear and LayerNorm (GPT-2 style); `dropout` is the
     probability used after the embeddings, on attention weights and on each residual branch;
@@ -29,12 +30,12 @@ class GPTConfig:
     approximation GPT-2 was trained with).
     """
     vocab_size: int
-    block_size: int = 64
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
-    bias: bool = False
+    block_size: int = GPT_RECIPE.block_size
+    n_layer: int = GPT_RECIPE.n_layer
+    n_head: int = GPT_RECIPE.n_head
+    n_embd: int = GPT_RECIPE.n_embd
+    dropout: float = GPT_RECIPE.dropout
+    bias: bool = GPT_RECIPE.bias
     gelu_approximate: str = "none"
 
 

@@ -4,6 +4,23 @@ from engine import nn
 from models.sampling import as_tokens, generate
 
 
+def weight_decay_groups(named_parameters, weight_decay):
+    """nanoGPT's parameter groups: decay every matrix (ndim >= 2), not biases or norm gains.
+
+    `named_parameters` yields `(name, parameter)` pairs (`model.named_parameters()`,
+    of a stepgrad model or a PyTorch one). Returns `[{'params': [(name, p), ...],
+    'weight_decay': weight_decay}, {'params': [...], 'weight_decay': 0.0}]`: named
+    pairs, which both `optim` and `torch.optim` accept (the names label the
+    optimizer's statistics); a group that would be empty is left out.
+    """
+    named = list(named_parameters)
+    groups = [
+        {"params": [(n, p) for n, p in named if p.ndim >= 2], "weight_decay": float(weight_decay)},
+        {"params": [(n, p) for n, p in named if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 class LanguageModel(nn.Module):
     """Base of the character-level models: `forward(idx, targets=None) -> (logits, loss)`.
 
@@ -32,15 +49,9 @@ class LanguageModel(nn.Module):
         return generate(self, idx, max_new_tokens, temperature, top_k, rng)
 
     def configure_optimizer_groups(self, weight_decay):
-        """nanoGPT's parameter groups: decay every matrix (ndim >= 2), not biases or norms.
+        """nanoGPT's parameter groups of this model's trainable parameters (`weight_decay_groups`).
 
-        Returns `[{'params': [...], 'weight_decay': weight_decay}, {'params': [...],
-        'weight_decay': 0.0}]`, ready for `optim.AdamW(groups, lr=..., betas=...)`; a
-        group that would be empty is left out (the Bigram model has only its table).
+        Ready for `optim.AdamW(groups, lr=..., betas=...)`; the Bigram model, which
+        has only its table, gets one group.
         """
-        params = [p for p in self.parameters() if p.requires_grad]
-        groups = [
-            {"params": [p for p in params if p.ndim >= 2], "weight_decay": float(weight_decay)},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-        ]
-        return [g for g in groups if g["params"]]
+        return weight_decay_groups(((n, p) for n, p in self.named_parameters() if p.requires_grad), weight_decay)

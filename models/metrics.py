@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from models.checkpoint import atomic_write_bytes
+from models.files import atomic_write_bytes
 
 FLOAT_FIELDS = ("loss", "lr", "ms", "val_loss")
 

@@ -40,15 +40,15 @@ from tqdm import tqdm
 
 from engine import get_rng_state, manual_seed, no_grad, set_rng_state
 from engine import nn
-from models.checkpoint import (CheckpointError, flatten_state, load_checkpoint, restore_rng, save_checkpoint,
-                               unflatten_state)
+from models.checkpoint import CheckpointError, load_checkpoint, restore_rng, save_checkpoint
 from models.data import CharDataset, DataError, load_text
 from models.metrics import MetricsWriter, read_metrics
 from models.plots import plot_loss_curve
+from models.recipe import GPT_RECIPE
 from models.registry import MODELS, build_model
 from models.schedule import get_lr
 from models.tokenizer import CharTokenizer, TokenizerError
-from optim import CLOSURE_OPTIMIZERS, OPTIMIZERS, clip_grad_norm_, create
+from optim import CLOSURE_OPTIMIZERS, OPTIMIZERS, clip_grad_norm_, create, flatten_state_dict, unflatten_state_dict
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
@@ -58,14 +58,15 @@ LM_OPTIMIZERS = tuple(name for name in OPTIMIZERS if name not in CLOSURE_OPTIMIZ
 #: Flags that size a model; each applies only to the models whose config has that field.
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "n_hidden", "dropout")
 
-#: Defaults per model.  gpt is nanoGPT's CPU recipe for tiny Shakespeare.
+#: Defaults per model.  gpt's are nanoGPT's CPU recipe for tiny Shakespeare (models/recipe.py).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "bigram": dict(steps=3000, batch_size=64, block_size=32, lr=1e-1, min_lr=1e-2, warmup_steps=100,
                    weight_decay=0.1, eval_interval=500, eval_iters=100),
     "mlp": dict(steps=3000, batch_size=64, block_size=16, n_embd=24, n_hidden=200, lr=1e-2, min_lr=1e-3,
                 warmup_steps=100, weight_decay=0.1, eval_interval=500, eval_iters=50),
-    "gpt": dict(steps=2000, batch_size=12, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0,
-                lr=1e-3, min_lr=1e-4, warmup_steps=100, weight_decay=0.1, eval_interval=250, eval_iters=20),
+    "gpt": {key: getattr(GPT_RECIPE, key) for key in (
+        "steps", "batch_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "lr", "min_lr",
+        "warmup_steps", "weight_decay", "eval_interval", "eval_iters")},
 }
 
 #: Settings a resumed run may change; everything else comes from the checkpoint.
@@ -88,32 +89,33 @@ class TrainingInterrupted(Exception):
 class TrainConfig:
     """Everything that defines a training run (the ``stepgrad train`` flags).
 
-    Model-size fields a model does not use (``n_layer`` for a bigram) stay None.
-    Build one with ``make_config`` to get the per-model defaults.
+    The defaults are the GPT recipe's (``models.recipe``).  Model-size fields a
+    model does not use (``n_layer`` for a bigram) stay None.  Build one with
+    ``make_config`` to get the per-model defaults.
     """
 
     model: str = "gpt"
     data: str = "shakespeare"
     out: str = "stepgrad-out"
-    steps: int = 2000
+    steps: int = GPT_RECIPE.steps
     seed: int = 1337
-    batch_size: int = 12
-    block_size: int = 64
+    batch_size: int = GPT_RECIPE.batch_size
+    block_size: int = GPT_RECIPE.block_size
     n_layer: int | None = None
     n_head: int | None = None
     n_embd: int | None = None
     n_hidden: int | None = None
     dropout: float | None = None
     optimizer: str = "adamw"
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    eval_interval: int = 250
-    eval_iters: int = 20
-    betas: tuple[float, float] = (0.9, 0.99)
-    val_fraction: float = 0.1
+    lr: float = GPT_RECIPE.lr
+    min_lr: float = GPT_RECIPE.min_lr
+    warmup_steps: int = GPT_RECIPE.warmup_steps
+    weight_decay: float = GPT_RECIPE.weight_decay
+    grad_clip: float = GPT_RECIPE.grad_clip
+    eval_interval: int = GPT_RECIPE.eval_interval
+    eval_iters: int = GPT_RECIPE.eval_iters
+    betas: tuple[float, float] = GPT_RECIPE.betas
+    val_fraction: float = GPT_RECIPE.val_fraction
     log_stats: bool = False
 
 
@@ -341,22 +343,19 @@ def model_config_for(config: TrainConfig, vocab_size: int):
     return spec.config_cls(vocab_size=vocab_size, **sizes)
 
 
-def _make_optimizer(model: nn.Module, config: TrainConfig):
-    """nanoGPT's groups: weight decay on matrices (ndim >= 2) only; named, for the stats."""
-    named = list(model.named_parameters())
-    groups = [{"params": [(n, p) for n, p in named if p.ndim >= 2], "weight_decay": config.weight_decay},
-              {"params": [(n, p) for n, p in named if p.ndim < 2], "weight_decay": 0.0}]
+def _make_optimizer(model, config: TrainConfig):
+    """The run's optimizer over nanoGPT's groups (weight decay on matrices only); betas where it takes them."""
     kwargs = {"lr": config.lr}
     if config.optimizer in ("adam", "adamw"):
         kwargs["betas"] = tuple(config.betas)
-    return create(config.optimizer, [g for g in groups if g["params"]], **kwargs)
+    return create(config.optimizer, model.configure_optimizer_groups(config.weight_decay), **kwargs)
 
 
 def _save(path: Path, model, optimizer, config: TrainConfig, model_config, tokenizer: CharTokenizer,
           batch_rng: np.random.Generator, step: int, data_sha256: str) -> None:
     """Write the whole run state to ``path`` (atomically; no pickle)."""
     tensors = {f"model.{name}": array for name, array in model.state_dict().items()}
-    optim_tensors, optim_skeleton = flatten_state(optimizer.state_dict(), "optim")
+    optim_tensors, optim_skeleton = flatten_state_dict(optimizer.state_dict(), prefix="optim.")
     tensors.update(optim_tensors)
     meta = {
         "kind": config.model,
@@ -380,7 +379,7 @@ def _restore(saved: tuple[dict, dict], model, optimizer, data_sha256: str, path:
                          "resuming needs the same --data")
     try:
         model.load_state_dict(_model_tensors(tensors))
-        optimizer.load_state_dict(unflatten_state(meta["optimizer"], tensors))
+        optimizer.load_state_dict(unflatten_state_dict(tensors, meta["optimizer"]))
         set_rng_state(meta["rng"]["engine"])
         batch_rng = restore_rng(meta["rng"]["batches"])
         step = int(meta["step"])

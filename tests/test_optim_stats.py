@@ -153,3 +153,16 @@ def test_plot_trajectories(tmp_path):
     assert len(paths["quadratic"]["Newton"]) == 2  # the single step, literally
     np.testing.assert_allclose(paths["rosenbrock"]["Newton"][-1], [1.0, 1.0], atol=1e-9)
     assert len(paths["rosenbrock"]["SGD"]) == 41
+
+
+def test_flatten_refuses_two_arrays_with_one_key():
+    with pytest.raises(ValueError, match="same key 'm.a.b'"):
+        optim.flatten_state_dict({"a.b": np.zeros(1), "a": {"b": np.ones(1)}}, prefix="m.")
+
+
+def test_unflatten_reads_the_mark_of_earlier_versions():
+    """Before one helper served optimizers and checkpoints, `flatten_state_dict` marked arrays `__array__`."""
+    arrays = {"optim.state.0.exp_avg": np.ones(2)}
+    meta = {"state": {"0": {"exp_avg": {"__array__": "optim.state.0.exp_avg"}, "step": 1}}}
+    restored = optim.unflatten_state_dict(arrays, meta)
+    assert restored["state"]["0"]["exp_avg"] is arrays["optim.state.0.exp_avg"]
