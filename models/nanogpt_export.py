@@ -27,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models.checkpoint import load_checkpoint, unflatten_state
+from models.checkpoint import load_checkpoint
 from models.data import CharDataset, DataError, load_text
 from models.gpt_layout import state_shapes
 from models.nanogpt_format import CKPT_NAME, META_NAME, NanoGPTError, meta_for, model_args_for, require_torch
 from models.tokenizer import TokenizerError
 from models.train import load_model
+from optim import unflatten_state_dict
 
 DEFAULT_DATASET = "stepgrad"
 UNKNOWN_VAL_LOSS = 1e9  # nanoGPT's own starting value of best_val_loss
@@ -147,7 +148,7 @@ def _saved_adamw(meta: dict, tensors: dict, names: set[str], notes: list[str]) -
     if train_config.get("optimizer") != "adamw" or "optimizer" not in meta:
         notes.append("the optimizer state starts fresh in nanoGPT (this run did not use AdamW)")
         return None
-    saved = unflatten_state(meta["optimizer"], tensors)
+    saved = unflatten_state_dict(tensors, meta["optimizer"])
     groups = saved.get("param_groups") if isinstance(saved, dict) else None
     if not groups or not all(set(g.get("param_names", ())) <= names for g in groups):
         notes.append("the optimizer state starts fresh in nanoGPT (its parameters are not named as nanoGPT's)")

@@ -107,7 +107,8 @@ def test_import_gives_back_the_same_model_logits_and_samples(trained, exported, 
 
 def test_adamw_state_carries_over_step_for_step(trained, exported):
     """One more AdamW step in PyTorch from the exported state equals one more in stepgrad from the checkpoint."""
-    from models.checkpoint import load_checkpoint, unflatten_state
+    from models.checkpoint import load_checkpoint
+    from optim import unflatten_state_dict
 
     ckpt = torch.load(exported / "out-stepgrad" / "ckpt.pt", map_location="cpu", weights_only=True)
     theirs = TorchGPT(NanoGPTConfig(**ckpt["model_args"]))
@@ -122,7 +123,7 @@ def test_adamw_state_carries_over_step_for_step(trained, exported):
     tensors, _ = load_checkpoint(trained[0])
     our_opt = _make_optimizer(ours, make_config("gpt", **{k: meta["train_config"][k] for k in (
         "n_layer", "n_head", "n_embd", "block_size", "lr", "weight_decay", "betas")}))
-    our_opt.load_state_dict(unflatten_state(meta["optimizer"], tensors))
+    our_opt.load_state_dict(unflatten_state_dict(tensors, meta["optimizer"]))
 
     x, y = TOKENS[:, :-1].copy(), TOKENS[:, 1:].copy()                    # (2, 11) each
     for group in our_opt.param_groups:
