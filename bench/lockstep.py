@@ -15,13 +15,13 @@ import sys
 import numpy as np
 
 import optim
+from optim.lr_scheduler import WarmupCosineLR
 from bench.torch_ref import load_torch, torch_gpt_module
 from engine import manual_seed, no_grad
 from models.data import CharDataset, DataError, load_text
 from models.gpt import GPT, GPTConfig
 from models.lm import weight_decay_groups
 from models.recipe import GPT_RECIPE as R
-from models.schedule import get_lr
 
 
 def full_val_loss(loss_of, val):
@@ -65,18 +65,19 @@ def main(argv=None):
     ref.copy_weights(model, tmodel)
     opt = optim.AdamW(model.configure_optimizer_groups(R.weight_decay), lr=R.lr, betas=R.betas)
     topt = torch.optim.AdamW(weight_decay_groups(tmodel.named_parameters(), R.weight_decay), lr=R.lr, betas=R.betas)
+    schedule = WarmupCosineLR(opt, R.warmup_steps, decay_steps=args.steps, min_lr=R.min_lr)
     rng = np.random.default_rng(args.seed)
     print("step  engine loss  torch loss")
     for step in range(args.steps):
-        lr = get_lr(step, R.lr, R.min_lr, R.warmup_steps, args.steps)
-        for group in opt.param_groups + topt.param_groups:
-            group["lr"] = lr
+        for group in topt.param_groups:  # PyTorch's AdamW steps with the same learning rate
+            group["lr"] = schedule.get_last_lr()[0]
         x, y = ds.get_batch("train", R.batch_size, R.block_size, rng)
         _, loss = model(x, y)
         opt.zero_grad()
         loss.backward()
         optim.clip_grad_norm_(list(model.parameters()), R.grad_clip)
         opt.step()
+        schedule.step()
         _, tloss = tmodel(torch.from_numpy(x), torch.from_numpy(y))
         topt.zero_grad(set_to_none=True)
         tloss.backward()

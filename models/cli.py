@@ -30,8 +30,10 @@ from models.hf_gpt2 import PretrainedError
 from models.metrics import MetricsError
 from models.registry import MODELS
 from models.tokenizer import TokenizerError
-from models.train import (MODEL_DEFAULTS, LM_OPTIMIZERS, TrainConfig, TrainError, TrainingInterrupted,
-                          config_from_checkpoint, make_config, train)
+from models.interrupt import TrainingInterrupted
+from models.train import train
+from models.train_config import (LM_OPTIMIZERS, MODEL_DEFAULTS, TrainConfig, TrainError, config_from_checkpoint,
+                                 make_config)
 from optim import OPTIMIZERS
 
 PROG = "stepgrad"
@@ -364,7 +366,7 @@ def _run_train(args) -> int:
 
 
 def _run_sample(args) -> int:
-    from models.train import default_prompt, load_model
+    from models.trained import default_prompt, load_model
 
     if args.pretrained:
         from models.pretrained_cmd import main_sample_pretrained

@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from models.graph_cmd import model_graph
 from models.linreg_run import run_linreg
-from models.train import CHECKPOINT, LOSS_PLOT, METRICS, default_prompt, make_config, prepare_out_dir, train
+from models.train import CHECKPOINT, LOSS_PLOT, METRICS, make_config, prepare_out_dir, train
+from models.trained import default_prompt
 
 DEFAULT_OUT = "stepgrad-demo"
 DEFAULT_STEPS = 500  # 30-80 s of GPT training on two cores

@@ -18,7 +18,7 @@ from engine import Tensor, manual_seed
 from engine import functional as F
 from models.linreg import LinearRegression, make_data
 from models.registry import build_model
-from models.train import make_config, model_config_for
+from models.train_config import make_config, model_config_for
 
 GRAPH_VOCAB = 65  # tiny Shakespeare's character count
 FORMATS = ("svg", "png", "dot")

@@ -32,7 +32,7 @@ from models.data import CharDataset, DataError, load_text
 from models.gpt_layout import state_shapes
 from models.nanogpt_format import CKPT_NAME, META_NAME, NanoGPTError, meta_for, model_args_for, require_torch
 from models.tokenizer import TokenizerError
-from models.train import load_model
+from models.trained import load_model
 from optim import unflatten_state_dict
 
 DEFAULT_DATASET = "stepgrad"

@@ -253,6 +253,44 @@ class LinearLR(LRScheduler):
                 for base_lr in self.base_lrs]
 
 
+class WarmupCosineLR(LRScheduler):
+    """nanoGPT's schedule: a linear warm-up, then a cosine from the initial lr down to `min_lr`.
+
+    `WarmupCosineLR(optimizer, warmup_steps, decay_steps, min_lr=0.0, last_epoch=-1)`.
+    At step t (`last_epoch`), for each group's initial lr (nanoGPT's `get_lr`)::
+
+        t < warmup_steps:                  lr = initial_lr * (t + 1) / (warmup_steps + 1)
+        warmup_steps <= t <= decay_steps:  lr = min_lr + (initial_lr - min_lr) * (1 + cos(pi * r)) / 2
+                                               with r = (t - warmup_steps) / (decay_steps - warmup_steps)
+        t > decay_steps:                   lr = min_lr
+
+    (min_lr right after the warm-up if `decay_steps <= warmup_steps`). `stepgrad
+    train` uses it with `decay_steps` = the run's step count, so the last step runs at
+    `min_lr`; it resumes a run by building it with `last_epoch` = the steps done - 1.
+    """
+
+    def __init__(self, optimizer, warmup_steps, decay_steps, min_lr=0.0, last_epoch=-1):
+        for name, value in (("warmup_steps", warmup_steps), ("decay_steps", decay_steps)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"WarmupCosineLR: invalid {name} {value!r} (must be an integer >= 0)")
+        if not (isinstance(min_lr, (int, float)) and min_lr >= 0):
+            raise ValueError(f"WarmupCosineLR: invalid min_lr {min_lr!r} (must be >= 0)")
+        self.warmup_steps = warmup_steps
+        self.decay_steps = decay_steps
+        self.min_lr = min_lr
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        t, warmup, decay = self.last_epoch, self.warmup_steps, self.decay_steps
+        if t < warmup:
+            return [base_lr * (t + 1) / (warmup + 1) for base_lr in self.base_lrs]
+        if t > decay or decay <= warmup:
+            return [self.min_lr for _ in self.base_lrs]
+        decay_ratio = (t - warmup) / (decay - warmup)  # 0 -> 1
+        coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))  # 1 -> 0
+        return [self.min_lr + coeff * (base_lr - self.min_lr) for base_lr in self.base_lrs]
+
+
 class SequentialLR(LRScheduler):
     """Run `schedulers` one after another, switching at the `milestones` steps.
 

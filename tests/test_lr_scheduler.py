@@ -51,12 +51,70 @@ SCHEDULES = {
         div_factor=10.0, final_div_factor=100.0),
 }
 STEPS = {"OneCycleLR": 20, "OneCycleLR-linear-3phase": 15}
+# Schedulers torch.optim does not have: the same table, without the comparison with torch.
+OWN_SCHEDULES = {
+    "WarmupCosineLR": lambda m, o: m.WarmupCosineLR(o, warmup_steps=3, decay_steps=10, min_lr=0.01),
+}
 
 
 def test_every_scheduler_class_has_a_case():
-    named = {k.split("-")[0] for k in SCHEDULES}
-    assert named == {"LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
-                     "SequentialLR", "OneCycleLR"}
+    named = {k.split("-")[0] for k in [*SCHEDULES, *OWN_SCHEDULES]}
+    classes = {name for name, obj in vars(sched).items()
+               if isinstance(obj, type) and issubclass(obj, sched.LRScheduler) and obj is not sched.LRScheduler}
+    assert named == classes
+
+
+def nanogpt_get_lr(it, learning_rate, min_lr, warmup_iters, lr_decay_iters):
+    """nanoGPT's train.py `get_lr`, as it is written there."""
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it > lr_decay_iters:
+        return min_lr
+    decay_ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    assert 0 <= decay_ratio <= 1
+    coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
+    return min_lr + coeff * (learning_rate - min_lr)
+
+
+@pytest.mark.parametrize("lr, min_lr, warmup, decay", [(1e-3, 1e-4, 100, 2000), (0.1, 0.01, 5, 30),
+                                                       (2e-3, 2e-4, 0, 12), (1.0, 0.0, 1, 2)])
+def test_warmup_cosine_is_nanogpts_get_lr_bit_for_bit(lr, min_lr, warmup, decay):
+    opt = make_opt(lrs=(lr,))
+    seq = lr_sequence(opt, sched.WarmupCosineLR(opt, warmup, decay, min_lr), decay + 5)
+    assert [s[0] for s in seq] == [nanogpt_get_lr(t, lr, min_lr, warmup, decay) for t in range(decay + 5)]
+
+
+def test_warmup_cosine_shape():
+    opt = make_opt(lrs=(1.0, 0.5))
+    seq = lr_sequence(opt, sched.WarmupCosineLR(opt, warmup_steps=2, decay_steps=6, min_lr=0.1), 8)
+    assert [round(s[0], 3) for s in seq] == [0.333, 0.667, 1.0, 0.868, 0.55, 0.232, 0.1, 0.1]
+    assert [round(s[1], 3) for s in seq][:3] == [0.167, 0.333, 0.5]  # each group from its own initial lr
+    opt = make_opt(lrs=(1.0,))
+    seq = lr_sequence(opt, sched.WarmupCosineLR(opt, warmup_steps=5, decay_steps=5, min_lr=0.1), 7)
+    assert [s[0] for s in seq][4:] == [5 / 6, 0.1, 0.1]  # no room to decay: min_lr after the warm-up
+
+
+def test_warmup_cosine_resumes_from_last_epoch():
+    """Rebuilt with last_epoch = steps done - 1 over a restored optimizer, it goes on where it was."""
+    opt = make_opt(lrs=(0.3,))
+    full = lr_sequence(opt, sched.WarmupCosineLR(opt, 3, 10, 0.01), 12)
+    first = make_opt(lrs=(0.3,))
+    lr_sequence(first, sched.WarmupCosineLR(first, 3, 10, 0.01), 5)
+    resumed = make_opt(lrs=(0.3,))
+    resumed.load_state_dict(first.state_dict())  # brings 'initial_lr' back into the groups
+    rest = lr_sequence(resumed, sched.WarmupCosineLR(resumed, 3, 10, 0.01, last_epoch=4), 7)
+    assert rest == full[5:]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(warmup_steps=-1, decay_steps=10), "invalid warmup_steps -1"),
+    (dict(warmup_steps=2.5, decay_steps=10), "invalid warmup_steps 2.5"),
+    (dict(warmup_steps=2, decay_steps=-3), "invalid decay_steps -3"),
+    (dict(warmup_steps=2, decay_steps=10, min_lr=float("nan")), "invalid min_lr nan"),
+])
+def test_warmup_cosine_refuses_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match="^WarmupCosineLR: " + message):
+        sched.WarmupCosineLR(make_opt(), **kwargs)
 
 
 def test_step_lr_and_multistep_lr():
@@ -141,22 +199,23 @@ def test_stepping_the_scheduler_first_warns():
         s.step()
 
 
-@pytest.mark.parametrize("name", list(SCHEDULES))
+@pytest.mark.parametrize("name", [*SCHEDULES, *OWN_SCHEDULES])
 def test_state_dict_round_trip_through_json(name):
     """Save mid-run as JSON; a fresh optimizer + scheduler continues the same lr sequence."""
     lrs = (0.3, 0.2)
     steps = STEPS.get(name, 14)
+    build = {**SCHEDULES, **OWN_SCHEDULES}[name]
     opt = make_opt(lrs=lrs)
-    full = lr_sequence(opt, SCHEDULES[name](sched, opt), steps)
+    full = lr_sequence(opt, build(sched, opt), steps)
 
     opt_a = make_opt(lrs=lrs)
-    s_a = SCHEDULES[name](sched, opt_a)
+    s_a = build(sched, opt_a)
     first = lr_sequence(opt_a, s_a, 5)
     arrays, meta = optim.flatten_state_dict(opt_a.state_dict())
     saved_opt, saved_sched = json.dumps(meta), json.dumps(s_a.state_dict())
 
     opt_b = make_opt(lrs=lrs)
-    s_b = SCHEDULES[name](sched, opt_b)  # build the scheduler first: it resets the groups' lr
+    s_b = build(sched, opt_b)  # build the scheduler first: it resets the groups' lr
     opt_b.load_state_dict(optim.unflatten_state_dict(arrays, json.loads(saved_opt)))
     s_b.load_state_dict(json.loads(saved_sched))
     rest = lr_sequence(opt_b, s_b, steps - 5)

@@ -16,7 +16,9 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip insta
 
 from models.nanogpt_export import export_nanogpt  # noqa: E402
 from models.nanogpt_import import import_nanogpt, read_nanogpt  # noqa: E402
-from models.train import _make_optimizer, load_model, make_config, train  # noqa: E402
+from models.train import make_config, train  # noqa: E402
+from models.train_config import make_optimizer  # noqa: E402
+from models.trained import load_model  # noqa: E402
 from optim import clip_grad_norm_  # noqa: E402
 from tests.torch_gpt import NanoGPTConfig, TorchGPT  # noqa: E402
 
@@ -121,7 +123,7 @@ def test_adamw_state_carries_over_step_for_step(trained, exported):
 
     ours, _, meta = load_model(trained[0])
     tensors, _ = load_checkpoint(trained[0])
-    our_opt = _make_optimizer(ours, make_config("gpt", **{k: meta["train_config"][k] for k in (
+    our_opt = make_optimizer(ours, make_config("gpt", **{k: meta["train_config"][k] for k in (
         "n_layer", "n_head", "n_embd", "block_size", "lr", "weight_decay", "betas")}))
     our_opt.load_state_dict(unflatten_state_dict(tensors, meta["optimizer"]))
 

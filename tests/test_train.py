@@ -1,6 +1,8 @@
-"""The training loop (models.train) and its schedule, in-process on tiny models and a tiny corpus."""
+"""The training loop (models.train) and its settings, in-process on tiny models and a tiny corpus."""
 
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -8,10 +10,13 @@ import pytest
 from engine import no_grad
 from models import train as train_mod
 from models.checkpoint import CheckpointError, load_checkpoint
+from models.data import CharDataset
 from models.metrics import read_metrics
-from models.schedule import get_lr
-from models.train import (TrainError, config_from_checkpoint, evaluate, load_model, make_config,
-                          prepare_out_dir, train)
+from models.registry import build_model
+from models.interrupt import TrainingInterrupted
+from models.train import TrainError, evaluate, make_config, prepare_out_dir, train
+from models.train_config import config_from_checkpoint, make_optimizer, model_config_for
+from models.trained import load_model
 
 CORPUS = "".join(f"{w} " for w in ("to be or not to be that is the question whether tis nobler "
                                    "in the mind to suffer the slings and arrows of outrageous fortune "
@@ -34,23 +39,15 @@ def losses(out):
     return [record["loss"] for record in read_metrics(out / "metrics.jsonl")]
 
 
-# ------------------------------------------------------------------ schedule
-
-def test_schedule_warms_up_linearly_then_follows_a_cosine_to_min_lr():
-    lr, min_lr, warmup, total = 1e-3, 1e-4, 10, 110
-    warm = [get_lr(i, lr, min_lr, warmup, total) for i in range(warmup)]
-    assert np.allclose(warm, [lr * (i + 1) / (warmup + 1) for i in range(warmup)])
-    assert get_lr(warmup, lr, min_lr, warmup, total) == lr
-    assert math.isclose(get_lr(60, lr, min_lr, warmup, total), (lr + min_lr) / 2)
-    assert math.isclose(get_lr(total, lr, min_lr, warmup, total), min_lr)
-    assert get_lr(total + 5, lr, min_lr, warmup, total) == min_lr
-    decay = [get_lr(i, lr, min_lr, warmup, total) for i in range(warmup, total + 1)]
-    assert all(a >= b for a, b in zip(decay, decay[1:]))
-
-
-def test_schedule_without_room_to_decay_gives_min_lr_after_warmup():
-    assert get_lr(5, 1.0, 0.1, warmup_steps=5, decay_steps=5) == 0.1
-    assert get_lr(0, 1.0, 0.1, warmup_steps=0, decay_steps=10) == 1.0
+def nanogpt_lr(step, config):
+    """nanoGPT's get_lr for the step counted from 0, with the run's total steps as lr_decay_iters."""
+    lr, min_lr, warmup, total = config.lr, config.min_lr, config.warmup_steps, config.steps
+    if step < warmup:
+        return lr * (step + 1) / (warmup + 1)
+    if step > total or total <= warmup:
+        return min_lr
+    decay_ratio = (step - warmup) / (total - warmup)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * decay_ratio)) * (lr - min_lr)
 
 
 # ------------------------------------------------------------------ configs
@@ -78,8 +75,8 @@ def test_impossible_settings_are_refused_with_a_message(model, given, problem):
 
 def test_weight_decay_goes_to_matrices_only():
     c = make_config("gpt", weight_decay=0.3, **TINY_GPT)
-    model = train_mod.build_model("gpt", train_mod.model_config_for(c, 11))
-    opt = train_mod._make_optimizer(model, c)
+    model = build_model("gpt", model_config_for(c, 11))
+    opt = make_optimizer(model, c)
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.3 for p in g["params"]}
     for name, p in model.named_parameters():
         assert (id(p) in decayed) == (p.ndim >= 2), name
@@ -105,7 +102,7 @@ def test_metrics_have_one_record_per_step_and_val_loss_on_eval_steps(tmp_path, c
     for r in records:
         assert set(r) - {"val_loss"} == {"step", "loss", "lr", "ms"}
         assert math.isfinite(r["loss"]) and r["ms"] > 0
-        assert r["lr"] == get_lr(r["step"] - 1, config.lr, config.min_lr, config.warmup_steps, config.steps)
+        assert r["lr"] == nanogpt_lr(r["step"] - 1, config)
     assert records[-1]["val_loss"] == result.val_loss
     assert records[0]["loss"] == pytest.approx(math.log(result.tokenizer.vocab_size), rel=1e-6)  # zero table
     assert (tmp_path / "run" / "loss.png").stat().st_size > 0
@@ -149,6 +146,28 @@ def test_resume_gives_exactly_the_losses_of_an_uninterrupted_run(tmp_path, corpu
         assert np.array_equal(a.data, b.data), name
 
 
+def test_a_run_stopped_mid_schedule_resumes_with_the_same_learning_rates_and_losses(tmp_path, corpus):
+    """Ctrl-C at step 5 of 12 (warm-up 3, then the cosine): the resumed run is the uninterrupted one."""
+    common = dict(data=corpus, steps=12, warmup_steps=3, lr=1e-2, min_lr=1e-3, eval_interval=5, eval_iters=1,
+                  dropout=0.1, **TINY_GPT)
+    whole = run(make_config("gpt", out=str(tmp_path / "whole"), **common))
+
+    def press_ctrl_c_at_step_5(line):
+        if line.startswith("step 5:"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted):
+        train(make_config("gpt", out=str(tmp_path / "split"), **common), progress=False, echo=press_ctrl_c_at_step_5)
+    assert load_checkpoint(tmp_path / "split" / "checkpoint.safetensors")[1]["step"] == 5
+    resumed = run(config_from_checkpoint(tmp_path / "split"), resume=True)
+    records = {name: read_metrics(tmp_path / name / "metrics.jsonl") for name in ("whole", "split")}
+    assert [r["lr"] for r in records["split"]] == [r["lr"] for r in records["whole"]]
+    assert len({r["lr"] for r in records["whole"]}) == 12  # every step had its own rate
+    assert losses(tmp_path / "split") == losses(tmp_path / "whole")
+    for (name, a), (_, b) in zip(whole.model.named_parameters(), resumed.model.named_parameters()):
+        assert np.array_equal(a.data, b.data), name
+
+
 def test_resume_refuses_changed_settings_and_changed_data(tmp_path, corpus):
     run(make_config("bigram", data=corpus, out=str(tmp_path), steps=2))
     with pytest.raises(TrainError, match=r"^--lr 0.5 differs from the run being resumed"):
@@ -185,16 +204,16 @@ def test_log_stats_records_the_optimizer_step_per_parameter(tmp_path, corpus):
 
 
 @pytest.mark.filterwarnings("error")
-def test_a_diverging_loss_stops_the_run(tmp_path, corpus, monkeypatch):
-    monkeypatch.setattr(train_mod, "get_lr", lambda *args: float("inf"))
+def test_a_diverging_loss_stops_the_run(tmp_path, corpus):
     with pytest.raises(TrainError, match="the loss became nan at step 2"):
-        run(make_config("bigram", data=corpus, out=str(tmp_path), steps=5, grad_clip=0, weight_decay=0))
+        run(make_config("bigram", data=corpus, out=str(tmp_path), steps=5, grad_clip=0, weight_decay=0,
+                        lr=float("inf")))
 
 
 def test_evaluate_scores_the_same_batches_every_time(tmp_path, corpus):
     config = make_config("gpt", data=corpus, out=str(tmp_path), steps=1, dropout=0.5, eval_iters=3, **TINY_GPT)
     result = run(config)
-    dataset = train_mod.CharDataset(CORPUS, config.val_fraction, result.tokenizer)
+    dataset = CharDataset(CORPUS, config.val_fraction, result.tokenizer)
     first = evaluate(result.model, dataset, config)
     assert evaluate(result.model, dataset, config) == first
     assert result.model.training  # back in training mode

@@ -1,0 +1,163 @@
+"""The settings of a training run: ``TrainConfig``, the defaults per model, and their checks.
+
+``make_config`` gives a new run's config (the model's defaults under the given
+flags); ``config_from_checkpoint`` gives the config of a run to resume (the
+saved one, with only the settings a resumed run may change).  Both refuse
+settings that cannot work with a ``TrainError`` whose message is one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.checkpoint import CheckpointError, load_checkpoint
+from models.recipe import GPT_RECIPE
+from models.registry import MODELS
+from optim import CLOSURE_OPTIMIZERS, OPTIMIZERS, create
+
+CHECKPOINT = "checkpoint.safetensors"  # in the run's --out directory
+LM_OPTIMIZERS = tuple(name for name in OPTIMIZERS if name not in CLOSURE_OPTIMIZERS)
+
+#: Flags that size a model; each applies only to the models whose config has that field.
+MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "n_hidden", "dropout")
+
+#: Defaults per model.  gpt's are nanoGPT's CPU recipe for tiny Shakespeare (models/recipe.py).
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "bigram": dict(steps=3000, batch_size=64, block_size=32, lr=1e-1, min_lr=1e-2, warmup_steps=100,
+                   weight_decay=0.1, eval_interval=500, eval_iters=100),
+    "mlp": dict(steps=3000, batch_size=64, block_size=16, n_embd=24, n_hidden=200, lr=1e-2, min_lr=1e-3,
+                warmup_steps=100, weight_decay=0.1, eval_interval=500, eval_iters=50),
+    "gpt": {key: getattr(GPT_RECIPE, key) for key in (
+        "steps", "batch_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "lr", "min_lr",
+        "warmup_steps", "weight_decay", "eval_interval", "eval_iters")},
+}
+
+#: Settings a resumed run may change; everything else comes from the checkpoint.
+RESUMABLE_CHANGES = ("steps", "eval_interval", "eval_iters", "log_stats")
+
+
+class TrainError(ValueError):
+    """A training setup or run that cannot go on; the message is one line."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (the ``stepgrad train`` flags).
+
+    The defaults are the GPT recipe's (``models.recipe``).  Model-size fields a
+    model does not use (``n_layer`` for a bigram) stay None.  Build one with
+    ``make_config`` to get the per-model defaults.
+    """
+
+    model: str = "gpt"
+    data: str = "shakespeare"
+    out: str = "stepgrad-out"
+    steps: int = GPT_RECIPE.steps
+    seed: int = 1337
+    batch_size: int = GPT_RECIPE.batch_size
+    block_size: int = GPT_RECIPE.block_size
+    n_layer: int | None = None
+    n_head: int | None = None
+    n_embd: int | None = None
+    n_hidden: int | None = None
+    dropout: float | None = None
+    optimizer: str = "adamw"
+    lr: float = GPT_RECIPE.lr
+    min_lr: float = GPT_RECIPE.min_lr
+    warmup_steps: int = GPT_RECIPE.warmup_steps
+    weight_decay: float = GPT_RECIPE.weight_decay
+    grad_clip: float = GPT_RECIPE.grad_clip
+    eval_interval: int = GPT_RECIPE.eval_interval
+    eval_iters: int = GPT_RECIPE.eval_iters
+    betas: tuple[float, float] = GPT_RECIPE.betas
+    val_fraction: float = GPT_RECIPE.val_fraction
+    log_stats: bool = False
+
+
+def make_config(model: str = "gpt", **given: Any) -> TrainConfig:
+    """A ``TrainConfig`` for ``model`` with the per-model defaults under the ``given`` values.
+
+    ``None`` values count as not given.  Raises ``TrainError`` for an unknown
+    model or optimizer, a size flag the model does not use (``n_layer`` for
+    ``bigram``) or settings that cannot work together.
+    """
+    if model not in MODELS:
+        raise TrainError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
+    given = {key: value for key, value in given.items() if value is not None}
+    used = set(MODELS[model].config_fields())
+    for key in MODEL_FIELDS:
+        if key in given and key not in used:
+            raise TrainError(f"--{key.replace('_', '-')} does not apply to the {model} model")
+    values = {**MODEL_DEFAULTS[model], **given}
+    config = TrainConfig(model=model, **values)
+    check_config(config)
+    return config
+
+
+def check_config(config: TrainConfig) -> None:
+    """Raise ``TrainError`` for settings that cannot work together."""
+    if config.optimizer not in LM_OPTIMIZERS:
+        hint = " (it needs a full-batch closure; try it with stepgrad linreg)" \
+            if config.optimizer in CLOSURE_OPTIMIZERS else ""
+        raise TrainError(f"optimizer {config.optimizer!r} cannot train a language model{hint}; "
+                         f"choose from {', '.join(LM_OPTIMIZERS)}")
+    if config.min_lr > config.lr:
+        raise TrainError(f"--min-lr {config.min_lr:g} is larger than --lr {config.lr:g}")
+    if config.model == "gpt" and config.n_embd % config.n_head:
+        raise TrainError(f"--n-embd {config.n_embd} must be a multiple of --n-head {config.n_head}")
+    if config.eval_interval and config.eval_iters < 1:
+        raise TrainError("--eval-iters must be at least 1 when --eval-interval is not 0")
+
+
+def config_from_checkpoint(out: str | Path, **given: Any) -> TrainConfig:
+    """The config of the run saved in ``out``, for ``--resume``.
+
+    ``given`` holds the command line's flags (None: not given).  ``steps``,
+    ``eval_interval``, ``eval_iters`` and ``log_stats`` may change; any other
+    flag must match the saved run, else ``TrainError`` names it.
+    """
+    path = Path(out) / CHECKPOINT
+    if not path.exists():
+        raise TrainError(f"nothing to resume: {path} does not exist")
+    _, meta = load_checkpoint(path)
+    saved = saved_config(meta, path)
+    changes = {}
+    for key, value in given.items():
+        if value is None or key == "out":
+            continue
+        if key in RESUMABLE_CHANGES:
+            changes[key] = value
+        elif getattr(saved, key) != value:
+            raise TrainError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
+                             f"({getattr(saved, key)}); leave it out to resume")
+    config = dataclasses.replace(saved, out=str(out), **changes)
+    check_config(config)
+    return config
+
+
+def saved_config(meta: dict, path: Path) -> TrainConfig:
+    """The ``TrainConfig`` stored in a checkpoint's metadata (``CheckpointError`` if there is none)."""
+    stored = meta.get("train_config")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    if not isinstance(stored, dict) or not set(stored) <= known or meta.get("kind") not in MODELS:
+        raise CheckpointError(f"{path} is not a stepgrad training checkpoint (no usable train config)")
+    return TrainConfig(**stored)
+
+
+def model_config_for(config: TrainConfig, vocab_size: int):
+    """The model's config dataclass (e.g. ``GPTConfig``) from a run's size fields and the vocabulary size."""
+    spec = MODELS[config.model]
+    sizes = {key: getattr(config, key) for key in spec.config_fields()
+             if hasattr(config, key) and getattr(config, key) is not None}
+    return spec.config_cls(vocab_size=vocab_size, **sizes)
+
+
+def make_optimizer(model, config: TrainConfig):
+    """The run's optimizer over nanoGPT's groups (weight decay on matrices only), with its betas if it takes them."""
+    kwargs = {"lr": config.lr}
+    if config.optimizer in ("adam", "adamw"):
+        kwargs["betas"] = tuple(config.betas)
+    return create(config.optimizer, model.configure_optimizer_groups(config.weight_decay), **kwargs)

@@ -1,0 +1,46 @@
+"""What a training run tells the user: its opening line, the progress bar's fields, and ``loss.png``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from models.data import CharDataset
+from models.metrics import read_metrics
+from models.plots import plot_loss_curve
+from models.train_config import TrainConfig
+
+METRICS = "metrics.jsonl"
+LOSS_PLOT = "loss.png"
+
+
+def echo_line(line: str) -> None:
+    """Print a line to stdout above the progress bar (which stays intact on stderr)."""
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
+
+
+def describe(config: TrainConfig, model, dataset: CharDataset, resume: bool, step: int) -> str:
+    """The opening line: model and size, data, steps, batch and learning rates."""
+    action = f"resuming at step {step} of {config.steps}" if resume else f"{config.steps} steps"
+    return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.data}: "
+            f"{len(dataset.train):,} train / {len(dataset.val):,} val characters, vocabulary "
+            f"{dataset.tokenizer.vocab_size}; {action}, batch {config.batch_size} x {config.block_size}, "
+            f"{config.optimizer} lr {config.lr:g} -> {config.min_lr:g}")
+
+
+def postfix(loss: float, lr: float, val_loss: float | None) -> dict[str, str]:
+    """The progress bar's fields: the last loss, the learning rate and the last validation loss."""
+    fields = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}"}
+    if val_loss is not None:
+        fields["val"] = f"{val_loss:.4f}"
+    return fields
+
+
+def plot_run(out: Path, config: TrainConfig) -> None:
+    """Draw ``loss.png`` from the whole metrics file (earlier runs of a resumed run included)."""
+    records = read_metrics(out / METRICS) if (out / METRICS).exists() else []
+    if records:
+        plot_loss_curve(records, out / LOSS_PLOT, title=f"{config.model} on {Path(config.data).name}")
