@@ -1,7 +1,8 @@
 """``stepgrad demo``: a newcomer's tour in under three minutes on two cores.
 
 1. the seed example: a straight line fitted by gradient descent, beside the
-   least-squares answer, with its loss curve;
+   least-squares answer, with its loss curve, and a page that steps through its
+   forward and backward pass (the backprop explorer);
 2. a short GPT run (nanoGPT's CPU recipe at ``DEFAULT_STEPS`` steps instead of
    2000) on tiny Shakespeare, with a progress bar;
 3. a sample of the text the GPT writes now;
@@ -19,6 +20,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from models.explore_cmd import example_explorer
 from models.graph_cmd import model_graph
 from models.linreg_run import run_linreg
 from models.train import CHECKPOINT, LOSS_PLOT, METRICS, make_config, prepare_out_dir, train
@@ -44,6 +46,9 @@ def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: st
     run_linreg("sgd", out=out / "linreg", echo=echo)
     files["the data with the fitted and the least-squares line, and the loss"] = out / "linreg" / "linreg.png"
     files["the linear regression's loss curve"] = out / "linreg" / LOSS_PLOT
+    page = example_explorer("linreg").save(out / "linreg" / "backprop.html")
+    echo(f"watch its forward and backward pass step by step: open {page} in a web browser")
+    files["the linear regression's forward and backward pass, step by step (open it in a browser)"] = page
 
     _section(echo, "2/4", f"training a small GPT for {steps} steps (the full recipe is 2000: "
                           f"stepgrad train --model gpt)")

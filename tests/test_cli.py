@@ -224,7 +224,7 @@ def test_usage_errors_exit_2_with_usage_and_one_line(stepgrad, args, problem):
 
 
 def test_every_command_has_help_with_an_example(stepgrad):
-    for command in ("linreg", "train", "sample", "graph", "optimizers", "demo"):
+    for command in ("linreg", "train", "sample", "graph", "optimizers", "explore", "demo"):
         proc = stepgrad(command, "--help")
         assert proc.returncode == 0 and "example: stepgrad " + command in proc.stdout, command
     assert "converged: |loss - previous loss| < TOL" in " ".join(stepgrad("linreg", "--help").stdout.split())
@@ -255,7 +255,7 @@ def test_demo_runs_end_to_end_and_lists_what_it_wrote(stepgrad, tmp_path):
     assert "using Python standard-library source" in proc.stderr  # offline fallback, one notice
     assert "sgd (1000 steps)" in proc.stdout and "least squares" in proc.stdout
     summary = proc.stdout[proc.stdout.index("== done in"):]
-    for name in ("linreg/linreg.png", "linreg/loss.png", "gpt/loss.png", "gpt/metrics.jsonl",
+    for name in ("linreg/linreg.png", "linreg/loss.png", "linreg/backprop.html", "gpt/loss.png", "gpt/metrics.jsonl",
                  "gpt/checkpoint.safetensors", "gpt/sample.txt", "gpt-graph.svg", "gpt-graph.png"):
         assert (tmp_path / "tour" / name).stat().st_size > 0, name
         assert f"tour/{name}" in summary, name
