@@ -270,7 +270,8 @@ def _add_explore(commands, parent: Parser) -> None:
         "Write one self-contained HTML page (open it in any browser, no server needed) that\n"
         "walks through an example's forward pass op by op and its backward pass edge by edge,\n"
         "with the engine's own values and gradients, beside the graph and the trace table.\n"
-        "Examples: " + "; ".join(f"{name}: {what}" for name, (what, _, _) in EXAMPLES.items()) + ".",
+        "Examples: linreg, the seed's linear regression (three iterations of the training loop);\n"
+        "neuron, one tanh neuron; mlp, a small MLP; gpt, one GPT training step, modules collapsed.",
         f"{PROG} explore --example neuron -o neuron.html")
     cmd.add_argument("--example", default="linreg", choices=list(EXAMPLES),
                      help="which example (default: linreg)")

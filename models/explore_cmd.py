@@ -1,42 +1,69 @@
 """``stepgrad explore``: write a backprop-explorer page for a ready example.
 
-    stepgrad explore                          the seed's linear regression on five points
+    stepgrad explore                          the seed's linear regression: three whole iterations
     stepgrad explore --example neuron         one tanh neuron (micrograd's example)
     stepgrad explore --example mlp -o m.html  a small MLP (two Linear layers) on four points
     stepgrad explore --example gpt            one GPT training step, modules collapsed
 
-Each example builds its loss, hands it to ``engine.viz.explore`` and saves the page.
+Each example builds its loss, model and optimizer, hands them to ``engine.viz.explore``
+and saves the page.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
+import optim
 from engine import Tensor, manual_seed, nn
 from models.linreg import LinearRegression, make_data
 
 LINREG_POINTS = 5
-GPT_DEPTH = 4  # each transformer block shows its layer norms, attention and MLP as boxes
+LINREG_LR = 0.1        # ten times the seed's rate, so that three steps visibly move the line
+LINREG_ITERATIONS = 3
+LINREG_TOL = 1e-6      # as `stepgrad linreg --tol`: converged when the loss changes by less
+GPT_DEPTH = 4          # each transformer block shows its layer norms, attention and MLP as boxes
 
 
-def linreg_example():
-    """The seed's loss J(θ) = mean((θ0 + θ1·x − y)²) on five of its points, θ = 0: (loss, model)."""
-    x, y = make_data(LINREG_POINTS, seed=0)                     # (5,), (5,)
-    model = LinearRegression()
-    prediction = model(Tensor(x, name="x"))                      # (5,)
+@dataclass
+class Example:
+    """What ``explore`` is given for one example: the loss (or a function computing it), the
+    names of the leaves, the optimizer of the update phase and the page's options."""
+    what: str
+    root: Any
+    params: Any
+    optimizer: Any = None
+    depth: int | None = None
+    iterations: int = 1
+    tol: float | None = None
+
+
+def linreg_loss(model, x, y):
+    """The seed's loss J(θ) = mean((θ0 + θ1·x − y)²), its tensors named for the page."""
+    prediction = model(Tensor(x, name="x"))                      # (n,)
     prediction.name = "prediction"
-    error = prediction - Tensor(y, name="y")                     # (5,)
+    error = prediction - Tensor(y, name="y")                     # (n,)
     error.name = "error"
     loss = (error * error).mean()                                # ()
     loss.name = "J"
-    return loss, model
+    return loss
 
 
-def neuron_example():
-    """One neuron, o = tanh(x1·w1 + x2·w2 + b), with micrograd's numbers: (output, params)."""
+def linreg_example() -> Example:
+    """Gradient descent on the seed's loss over five of its points, θ = 0: three whole iterations."""
+    x, y = make_data(LINREG_POINTS, seed=0)                     # (5,), (5,)
+    model = LinearRegression()
+    return Example("the seed's linear regression on five points, three steps of gradient descent",
+                   lambda: linreg_loss(model, x, y), model, optim.SGD(model.parameters(), lr=LINREG_LR),
+                   iterations=LINREG_ITERATIONS, tol=LINREG_TOL)
+
+
+def neuron_example() -> Example:
+    """One neuron, o = tanh(x1·w1 + x2·w2 + b), with micrograd's numbers, and one SGD step with momentum."""
     x1, x2 = Tensor(2.0, name="x1"), Tensor(0.0, name="x2")
     params = {"w1": Tensor(-3.0, requires_grad=True), "w2": Tensor(1.0, requires_grad=True),
               "b": Tensor(6.8813735870195432, requires_grad=True)}
@@ -48,7 +75,7 @@ def neuron_example():
     n.name = "n"
     o = n.tanh()
     o.name = "o"
-    return o, params
+    return Example("a single tanh neuron", o, params, optim.SGD(params.values(), lr=0.1, momentum=0.9))
 
 
 class TinyMLP(nn.Module):
@@ -64,44 +91,57 @@ class TinyMLP(nn.Module):
         return self.out(self.hidden(x).tanh())
 
 
-def mlp_example():
-    """A TinyMLP's mean squared error on the four XOR points: (loss, model)."""
-    manual_seed(0)
-    model = TinyMLP()
+def xor_loss(model):
+    """A model's mean squared error on the four XOR points."""
     x = Tensor(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32), name="x")   # (4, 2)
     y = Tensor(np.array([[0], [1], [1], [0]], dtype=np.float32), name="y")               # (4, 1)
     error = model(x) - y                                                                   # (4, 1)
     error.name = "error"
     loss = (error * error).mean()
     loss.name = "loss"
-    return loss, model
+    return loss
 
 
-def gpt_example():
-    """One training batch of the GPT at ``stepgrad train``'s default sizes: (loss, model)."""
+def mlp_example() -> Example:
+    """A TinyMLP's mean squared error on the four XOR points, and one Adam step."""
+    manual_seed(0)
+    model = TinyMLP()
+    return Example("a small MLP on the XOR points", xor_loss(model), model, optim.Adam(model.parameters(), lr=0.01))
+
+
+def gpt_example() -> Example:
+    """One training batch of the GPT at ``stepgrad train``'s default sizes, and the recipe's AdamW step."""
     from models.graph_cmd import model_loss
+    from models.train import make_config
 
     loss, model = model_loss("gpt")
     loss.name = "loss"
-    return loss, model
+    recipe = make_config("gpt")
+    adamw = optim.AdamW(model.configure_optimizer_groups(recipe.weight_decay), lr=recipe.lr, betas=recipe.betas)
+    return Example(f"one GPT training step, modules collapsed at depth {GPT_DEPTH}", loss, model, adamw,
+                   depth=GPT_DEPTH)
 
 
-#: name -> (what it is, the function making (root, params), depth)
-EXAMPLES = {
-    "linreg": ("the seed's linear regression on five points", linreg_example, None),
-    "neuron": ("a single tanh neuron", neuron_example, None),
-    "mlp": ("a small MLP on the XOR points", mlp_example, None),
-    "gpt": (f"one GPT training step, modules collapsed at depth {GPT_DEPTH}", gpt_example, GPT_DEPTH),
+#: name -> the function that builds the example
+EXAMPLES: dict[str, Callable[[], Example]] = {
+    "linreg": linreg_example,
+    "neuron": neuron_example,
+    "mlp": mlp_example,
+    "gpt": gpt_example,
 }
+
+
+def explore_example(example: Example):
+    """The `Explorer` of an `Example`."""
+    from engine.viz import explore
+
+    return explore(example.root, params=example.params, optimizer=example.optimizer, depth=example.depth,
+                   iterations=example.iterations, tol=example.tol, title=f"Backprop, step by step: {example.what}")
 
 
 def example_explorer(name: str):
     """The `Explorer` of example ``name``."""
-    from engine.viz import explore
-
-    what, make, depth = EXAMPLES[name]
-    root, params = make()
-    return explore(root, params=params, depth=depth, title=f"Backprop, step by step: {what}")
+    return explore_example(EXAMPLES[name]())
 
 
 def main_explore(args) -> int:

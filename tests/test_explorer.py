@@ -13,8 +13,11 @@ from engine.trace import trace_backward
 from engine.viz import ExploreError, explore
 from engine.viz.explore import picture
 from engine.viz.explore.backward import grad_value
+from engine.viz.explore.values import describe
 from engine.viz.labels import values_lines
-from models.explore_cmd import EXAMPLES, linreg_example, mlp_example, neuron_example
+import optim
+from models.explore_cmd import EXAMPLES, TinyMLP, linreg_loss, xor_loss
+from models.linreg import LinearRegression, make_data
 
 needs_dot = pytest.mark.skipif(not picture.shutil.which("dot"), reason="Graphviz's dot program is not installed")
 
@@ -59,6 +62,24 @@ def _net_loss():
     manual_seed(0)
     net = _Net()
     return (net(randn(4, 3)) ** 2).mean(), net
+
+
+def _linreg():
+    """The seed's loss on five points at θ = 0: (loss, model)."""
+    x, y = make_data(5, seed=0)
+    model = LinearRegression()
+    return linreg_loss(model, x, y), model
+
+
+def _example(name):
+    """(the loss tensor, params) of example `name` (a loss function is called once)."""
+    example = EXAMPLES[name]()
+    root = example.root() if callable(example.root) else example.root
+    return root, example.params
+
+
+def _named(params):
+    return list(params.named_parameters() if hasattr(params, "named_parameters") else params.items())
 
 
 def _phase(explorer, phase):
@@ -137,7 +158,7 @@ def test_local_derivative_is_shown_as_formula_and_number():
 
 
 def test_a_second_contribution_says_it_is_added_and_a_broadcast_says_it_is_summed_back():
-    loss, model = linreg_example()
+    loss, model = _linreg()
     steps = explore(loss, params=model).steps
     added = [s for s in steps if any("added to the total" in n for n in s["notes"])]
     assert [s["title"] for s in added] == ["mul#5 (mul) → error"]
@@ -146,16 +167,15 @@ def test_a_second_contribution_says_it_is_added_and_a_broadcast_says_it_is_summe
     assert all("summed from (5,)" in s["fields"][3]["label"] for s in summed)
 
 
-@pytest.mark.parametrize("make", [linreg_example, neuron_example, mlp_example], ids=["linreg", "neuron", "mlp"])
-def test_the_last_backward_step_shows_the_gradients_backward_stores(make):
-    root, params = make()
+@pytest.mark.parametrize("name", ["linreg", "neuron", "mlp"])
+def test_the_last_backward_step_shows_the_gradients_backward_stores(name):
+    root, params = _example(name)
     ex = explore(root, params=params)
     last = _phase(ex, "backward")[-1]
     assert last["kind"] == "grads"
     root.backward()
-    named = params.named_parameters() if hasattr(params, "named_parameters") else params.items()
     shown = {f["label"]: f for f in last["fields"]}
-    for name, p in named:
+    for name, p in _named(params):
         assert _shown(shown[f"{name}.grad"]) == values_lines(p.grad.data), name
 
 
@@ -194,6 +214,126 @@ def test_explore_reads_the_graph_only():
     assert leaves[0].grad.item() == 6.0
 
 
+# ------------------------------------------------------------------ the update phase
+
+OPTIMIZERS = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.1),
+    "sgd-momentum": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    "adam": lambda ps: optim.Adam(ps, lr=0.01),
+    "adamw": lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+}
+
+
+def _trained_once(make_opt):
+    """A TinyMLP and its optimizer after one real step (so momentum and moments are not zero)."""
+    manual_seed(0)
+    model = TinyMLP()
+    opt = make_opt(model.parameters())
+    opt.zero_grad()
+    xor_loss(model).backward()
+    opt.step()
+    return model, opt
+
+
+def _snapshot(model, opt):
+    arrays = {n: p.data.copy() for n, p in model.named_parameters()}
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    return arrays, grads, opt.state_dict()
+
+
+def _same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], dict):
+            _same_state(a[k], b[k])
+        elif isinstance(a[k], np.ndarray):
+            assert np.array_equal(a[k], b[k]), k
+        else:
+            assert a[k] == b[k], k
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_the_update_phase_shows_what_opt_step_does_and_changes_nothing(kind):
+    model, opt = _trained_once(OPTIMIZERS[kind])
+    loss = xor_loss(model)
+    arrays, grads, state = _snapshot(model, opt)
+    ex = explore(loss, params=model, optimizer=opt)
+    for n, p in model.named_parameters():                      # the user's model and optimizer are untouched
+        assert np.array_equal(p.data, arrays[n]) and p.grad is grads[n], n
+    _same_state({"s": opt.state_dict()}, {"s": state})
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    last = ex.steps[-1]
+    assert last["phase"] == "update" and last["kind"] == "updated"
+    shown = {f["label"]: f for f in last["fields"]}
+    for n, p in model.named_parameters():
+        assert _shown(shown[n]) == describe(p.data, 16)["lines"], n
+    per_param = [s for s in ex.steps if s["kind"] == "param"]
+    assert [s["row"][0] for s in per_param] == [n for n, _ in model.named_parameters()]
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_the_shadow_optimizer_steps_exactly_like_the_real_one_twice(kind):
+    from engine.viz.explore.update import ShadowOptimizer
+
+    model, opt = _trained_once(OPTIMIZERS[kind])
+    shadow = ShadowOptimizer(opt, ExploreError)
+    for _ in range(2):
+        opt.zero_grad()
+        xor_loss(model).backward()
+        grads = {id(p): p.grad.data.copy() for p in model.parameters()}
+        shadow.step(grads)
+        opt.step()
+        for p, c in zip(shadow.originals, shadow.clones):
+            assert np.array_equal(p.data, c.data)
+
+
+def test_iterations_run_the_training_loop_again_on_the_updated_parameters():
+    x, y = make_data(5, seed=0)
+    model = LinearRegression()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    ex = explore(lambda: linreg_loss(model, x, y), params=model, optimizer=opt, iterations=3)
+    assert model.theta0.item() == 0.0 and model.theta1.item() == 0.0 and not opt.state
+    losses = [s["fields"][0]["text"] for s in ex.steps if s["phase"] == "check"]
+    real = []
+    for _ in range(3):
+        loss = linreg_loss(model, x, y)
+        real.append(f"{loss.item():.4g}")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses == real
+    assert [s["pass"] for s in ex.steps if s["kind"] == "leaves"] == [0, 1, 2]
+    assert [s["flow"] for s in ex.steps if s["kind"] == "leaves"] == ["init", "loss", "loss"]
+    last = {f["label"]: f for f in ex.steps[-1]["fields"]}
+    assert _shown(last["theta0"]) == [f"{model.theta0.item():.4g}"]
+    assert ex._data()["flow"] is True
+
+
+def test_a_converged_loop_stops_at_the_check():
+    x, y = make_data(5, seed=0)
+    model = LinearRegression()
+    opt = optim.SGD(model.parameters(), lr=1e-6)
+    ex = explore(lambda: linreg_loss(model, x, y), params=model, optimizer=opt, iterations=5, tol=1e-3)
+    checks = [s for s in ex.steps if s["phase"] == "check"]
+    assert [s["row"][2] for s in checks] == ["no", "yes"]
+    assert ex.steps[-1] is not None and ex.steps[-1]["phase"] == "check"
+    assert len(ex._passes) == 2
+
+
+def test_the_update_phase_refuses_what_it_cannot_show():
+    loss, model = _linreg()
+    with pytest.raises(ExploreError, match="LBFGS needs a closure"):
+        explore(loss, params=model, optimizer=optim.LBFGS(model.parameters()))
+    with pytest.raises(ExploreError, match="iterations > 1 needs an optimizer"):
+        explore(loss, params=model, optimizer=optim.SGD(model.parameters(), lr=0.1), iterations=2)
+    with pytest.raises(ExploreError, match="iterations must be a whole number"):
+        explore(loss, iterations=0)
+    with pytest.raises(ExploreError, match="must be an optim.Optimizer"):
+        explore(loss, optimizer="sgd")
+
+
 # ------------------------------------------------------------------ big graphs
 
 def test_a_graph_too_large_is_collapsed_and_the_page_says_so():
@@ -218,8 +358,8 @@ def test_a_graph_too_large_without_modules_is_not_drawn_but_still_stepped_throug
 
 @needs_dot
 def test_every_node_and_arrow_a_step_names_is_in_the_picture():
-    for make in (linreg_example, mlp_example):
-        root, params = make()
+    for name in ("linreg", "mlp"):
+        root, params = _example(name)
         ex = explore(root, params=params)
         svg = ex._passes[0].svg
         nodes = set(re.findall(r'data-node="([^"]+)"', svg))
@@ -231,7 +371,7 @@ def test_every_node_and_arrow_a_step_names_is_in_the_picture():
 
 @needs_dot
 def test_the_page_is_self_contained():
-    loss, model = linreg_example()
+    loss, model = _linreg()
     page = explore(loss, params=model).html()
     assert "<script src" not in page and "<link" not in page and "@import" not in page and "url(" not in page
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", page))
@@ -241,7 +381,7 @@ def test_the_page_is_self_contained():
 
 @needs_dot
 def test_two_notebook_renderings_have_their_own_ids_and_the_svg_none():
-    loss, model = mlp_example()
+    loss, model = _example("mlp")
     ex = explore(loss, params=model)
     first, second = ex._repr_html_(), ex._repr_html_()
     ids = [re.findall(r'\sid="([^"]+)"', html) for html in (first, second)]
@@ -329,9 +469,9 @@ def test_cli_bad_input_is_one_line(tmp_path):
 
 
 def test_gpt_step_at_module_depth_shows_its_modules_as_steps_and_every_gradient():
-    from models.explore_cmd import GPT_DEPTH, gpt_example
+    from models.explore_cmd import GPT_DEPTH
 
-    loss, model = gpt_example()
+    loss, model = _example("gpt")
     ex = explore(loss, params=model, depth=GPT_DEPTH)
     assert any(f"collapsed at depth={GPT_DEPTH}" in n for n in ex.notes)
     backward_boxes = [s for s in ex.steps if s["kind"] == "box" and s["phase"] == "backward"]

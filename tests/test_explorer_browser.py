@@ -5,8 +5,10 @@ import pytest
 from engine.trace import trace_backward
 from engine.viz import explore
 from engine.viz.explore.backward import grad_value, summary_value
+from engine.viz.explore.values import describe
 from explorer_browser import Browser, unavailable
-from models.explore_cmd import EXAMPLES, neuron_example
+from models.explore_cmd import EXAMPLES, explore_example, neuron_example
+from test_explorer import OPTIMIZERS, _trained_once, xor_loss
 
 REASON = unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -33,9 +35,9 @@ def _clean(page):
 
 
 def _neuron_page(tmp_path):
-    root, params = neuron_example()
-    ex = explore(root, params=params)
-    return root, params, ex, ex.save(tmp_path / "neuron.html")
+    example = neuron_example()
+    ex = explore(example.root, params=example.params)
+    return example.root, example.params, ex, ex.save(tmp_path / "neuron.html")
 
 
 def test_clicking_through_a_small_graph_shows_the_engines_gradients_at_every_step(browser, tmp_path):
@@ -131,28 +133,65 @@ def test_a_node_not_yet_computed_says_so_and_shows_its_value_once_it_is(browser,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("example", list(EXAMPLES))
-def test_every_example_steps_to_the_end_and_shows_the_leaves_grad(example, browser, tmp_path):
-    what, make, depth = EXAMPLES[example]
-    root, params = make()
-    ex = explore(root, params=params, depth=depth)
-    page = browser.open(ex.save(tmp_path / f"{example}.html"))
-    for _ in range(len(ex.steps) - 1):
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_every_example_steps_to_the_end_and_shows_the_leaves_grad(name, browser, tmp_path):
+    example = EXAMPLES[name]()
+    ex = explore_example(example)
+    page = browser.open(ex.save(tmp_path / f"{name}.html"))
+    grads_step = next(k for k, s in enumerate(ex.steps) if s["kind"] == "grads")
+    for _ in range(grads_step):
         page.press("ArrowRight")
-    assert page.step == len(ex.steps) - 1
+    assert page.step == grads_step
+    root = example.root() if callable(example.root) else example.root    # the first iteration's loss
     root.backward()
-    named = params.named_parameters() if hasattr(params, "named_parameters") else params.items()
+    named = example.params.named_parameters() if hasattr(example.params, "named_parameters") else example.params.items()
     last = _fields(page.panel())
-    for name, p in named:
-        assert last[f"{name}.grad"] == _shown(grad_value(p.grad.data, 16)), name
-    page.screenshot(tmp_path / f"{example}.png")
-    assert (tmp_path / f"{example}.png").stat().st_size > 10_000
+    for param, p in named:
+        assert last[f"{param}.grad"] == _shown(grad_value(p.grad.data, 16)), param
+    page.press("End")
+    assert page.step == len(ex.steps) - 1 and page.panel()["phase"].startswith("UPDATE")
+    page.screenshot(tmp_path / f"{name}.png")
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    _clean(page)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "sgd-momentum", "adam"])
+def test_the_values_after_the_update_phase_are_those_after_opt_step(kind, browser, tmp_path):
+    model, opt = _trained_once(OPTIMIZERS[kind])
+    loss = xor_loss(model)
+    ex = explore(loss, params=model, optimizer=opt)
+    page = browser.open(ex.save(tmp_path / f"{kind}.html"))
+    page.press("End")
+    shown = _fields(page.panel())
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    for name, p in model.named_parameters():
+        assert shown[name] == _shown(describe(p.data, 16)), name
+    assert page.root.locator(".sgx-picture:not([hidden]) g.node.sgx-updated").count() == 4
+    _clean(page)
+
+
+def test_the_training_loop_strip_follows_the_phases_across_iterations(browser, tmp_path):
+    ex = explore_example(EXAMPLES["linreg"]())
+    page = browser.open(ex.save(tmp_path / "linreg.html"))
+    lit = lambda: page.root.locator(".sgx-stage.sgx-stage-on").get_attribute("data-stage")  # noqa: E731
+    seen = []
+    for k, s in enumerate(ex.steps):
+        assert lit() == s["flow"] and page.step == k
+        if not seen or seen[-1] != s["flow"]:
+            seen.append(s["flow"])
+        page.press("ArrowRight")
+    assert seen == ["init", "loss", "check", "grad", "update"] + ["loss", "check", "grad", "update"] * 2
+    assert "iteration 3 of 3" in page.root.locator(".sgx-progress").inner_text()
+    page.root.locator('.sgx-stage[data-stage="grad"]').click()          # jumps within the iteration shown
+    assert ex.steps[page.step]["flow"] == "grad" and ex.steps[page.step]["pass"] == 2
     _clean(page)
 
 
 def test_two_explorers_on_one_notebook_page_work_apart(browser, tmp_path):
-    root, params = neuron_example()
-    ex = explore(root, params=params)
+    example = neuron_example()
+    ex = explore(example.root, params=example.params)
     notebook = tmp_path / "notebook.html"
     notebook.write_text(f"<!DOCTYPE html><meta charset='utf-8'><body>{ex._repr_html_()}<hr>{ex._repr_html_()}",
                         encoding="utf-8")

@@ -5,28 +5,43 @@
     page.save("backprop.html")            # one self-contained file; open it in a browser
     page                                  # in Jupyter: the same explorer, inline
 
+With an optimizer a third phase shows the update, and with a function that computes
+the loss the page runs whole iterations of the training loop:
+
+    explore(lambda: loss_of(model), params=model, optimizer=opt, iterations=3)
+
 Every number on the page is computed here by the engine (the recorded forward
-values and `trace_backward`'s rows) and written into the page; the browser only
-shows them.
+values, `trace_backward`'s rows, the optimizer's step on copies) and written into
+the page; the browser only shows them.
 """
+from contextlib import nullcontext
+
+from engine.tensor import Tensor
 from engine.viz.explore import page
 from engine.viz.explore.backward import COLUMNS as BACKWARD_COLUMNS
-from engine.viz.explore.passes import read_pass
+from engine.viz.explore.passes import ExploreError, namer, read_pass
+from engine.viz.explore.steps import field, step
+from engine.viz.explore.update import COLUMNS as UPDATE_COLUMNS
+from engine.viz.explore.update import ShadowOptimizer, update_steps
+from engine.viz.labels import number
 
 FORWARD_COLUMNS = ["tensor", "op", "value"]
+CHECK_COLUMNS = ["loss", "previous", "converged?"]
 
 
 class Explorer:
-    """A walk through one graph's forward and backward pass, ready to show.
+    """A walk through a graph's forward and backward pass (and update), ready to show.
 
     `save(path)` writes a self-contained HTML page; in Jupyter the object displays
     itself (`_repr_html_`). `steps` lists what each step of the page shows (plain
-    dicts, see `engine.viz.explore.steps`).
+    dicts, see `engine.viz.explore.steps`), each with the index of its `pass`
+    (one pass per iteration of the training loop).
     """
 
-    def __init__(self, passes, title):
+    def __init__(self, passes, title, loop=False):
         self.title = title
         self._passes = passes
+        self._loop = loop
         self.steps = []
         self._pass_info = []
         for i, p in enumerate(passes):
@@ -37,7 +52,10 @@ class Explorer:
     @property
     def notes(self):
         """What the page says it left out or changed (collapsed modules, a missing picture, ...)."""
-        return [n for p in self._passes for n in p.notes]
+        seen = []
+        for p in self._passes:
+            seen += [n for n in p.notes if n not in seen]
+        return seen
 
     def _data(self):
         first = self._passes[0]
@@ -46,11 +64,14 @@ class Explorer:
         counts = {}
         for s in first.steps:
             counts[s["phase"]] = counts.get(s["phase"], 0) + 1
-        phases = ", ".join(f"{n} {phase} steps" for phase, n in counts.items())
+        phases = ", ".join(f"{n} {phase} step{'s' * (n != 1)}" for phase, n in counts.items())
         subtitle = f"{ops} ops, {len(graph.nodes) - ops} leaves; {phases}"
+        if len(self._passes) > 1:
+            subtitle += f" in each of {len(self._passes)} iterations"
         return {"title": self.title, "subtitle": subtitle, "notes": self.notes, "passes": self._pass_info,
-                "steps": self.steps, "columns": {"forward": FORWARD_COLUMNS, "backward": BACKWARD_COLUMNS},
-                "flow": False}
+                "steps": self.steps, "flow": self._loop,
+                "columns": {"forward": FORWARD_COLUMNS, "check": CHECK_COLUMNS, "backward": BACKWARD_COLUMNS,
+                            "update": UPDATE_COLUMNS}}
 
     def _pictures(self):
         return [p.svg for p in self._passes]
@@ -78,7 +99,30 @@ class Explorer:
         return f"<Explorer '{self.title}': {len(self.steps)} steps ({parts}); .save('backprop.html') writes the page>"
 
 
-def explore(root, params=None, *, depth=None, max_nodes=300, max_values=16, title=None):
+def _check_step(loss, previous, tol):
+    """converged? |J - previous J| < tol: the flowchart's question, answered with the loss values."""
+    value = float(loss.data.reshape(-1)[0]) if loss.data.size == 1 else None
+    if value is None:
+        answer, why = "no", "the output is not a single number, so there is no loss to compare"
+    elif previous is None:
+        answer, why = "no", "this is the first loss: there is nothing to compare it with yet"
+    elif tol is None:
+        answer, why = "no", f"the loss changed by {number(abs(value - previous))}; no tolerance was given (tol=None)"
+    else:
+        change = abs(value - previous)
+        answer = "yes" if change < tol else "no"
+        why = f"|J - previous J| = {number(change)} {'<' if change < tol else '≥'} tol = {tol:g}"
+    fields = [field("loss J", text="—" if value is None else number(value), tone="value"),
+              field("previous J", text="—" if previous is None else number(previous)),
+              field("converged?", text=f"{answer}: {why}")]
+    nxt = "stop: the parameters are the answer" if answer == "yes" else "compute the gradient and update"
+    return step("check", "check", f"Converged? {answer}: {nxt}", fields=fields,
+                row=["—" if value is None else number(value), "—" if previous is None else number(previous), answer],
+                flow="check"), value, answer == "yes"
+
+
+def explore(root, params=None, optimizer=None, *, depth=None, iterations=1, tol=None, max_nodes=300,
+            max_values=16, title=None):
     """Walk through the forward and backward pass that made `root`; returns an `Explorer`.
 
     `root` is the output (a loss), explored before `backward()` frees its graph; nothing
@@ -88,9 +132,44 @@ def explore(root, params=None, *, depth=None, max_nodes=300, max_values=16, titl
     step back), 'auto' chooses as `draw_graph` does; a graph of more than `max_nodes`
     nodes is collapsed further, or not drawn, and the page says so. Arrays of at most
     `max_values` elements are shown in full, bigger ones as shape and summary.
+
+    `optimizer` adds the training loop's other phases: 'converged?' and the update
+    θ ← θ − step(∇J(θ)), parameter by parameter, computed on copies (the optimizer and
+    the parameters are left as they are). With `iterations` > 1, `root` is a function
+    of no arguments that computes the loss; each iteration runs it again with the
+    parameters the previous update made, until `iterations` or until the loss changes
+    by less than `tol`.
     """
-    first = read_pass(root, params, depth, max_nodes, max_values)
+    compute = root if callable(root) and not isinstance(root, Tensor) else None
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+        raise ExploreError(f"explore: iterations must be a whole number >= 1, not {iterations!r}")
+    if iterations > 1 and (compute is None or optimizer is None):
+        raise ExploreError("explore: iterations > 1 needs an optimizer and, as root, a function of no arguments "
+                           "that computes the loss (e.g. lambda: loss_of(model))")
+    shadow = ShadowOptimizer(optimizer, ExploreError) if optimizer is not None else None
+    passes, previous = [], None
+    for i in range(iterations):
+        with shadow.values_in() if shadow is not None and i > 0 else nullcontext():
+            out = compute() if compute is not None else root
+            current = read_pass(out, params, depth, max_nodes, max_values)
+            if shadow is None:
+                passes.append(current)
+                break
+            check, previous, converged = _check_step(out, previous, tol)
+            forward = [s for s in current.steps if s["phase"] == "forward"]
+            if i > 0:
+                forward[0] = dict(forward[0], flow="loss", title="The parameters now hold the values of the last "
+                                                                 "update; the forward pass runs again")
+            if converged:
+                current.steps = forward + [check]
+                passes.append(current)
+                break
+            backward = [s for s in current.steps if s["phase"] == "backward"]
+            current.steps = forward + [check] + backward + update_steps(
+                shadow, current.graph, current.layout, current.trace, namer(current.graph, current.trace),
+                max_values)
+            passes.append(current)
     if title is None:
         model = f" of {type(params).__name__}" if hasattr(params, "named_parameters") else ""
-        title = f"Backprop through {first.trace.root_label}{model}"
-    return Explorer([first], title)
+        title = f"Backprop through {passes[0].trace.root_label}{model}"
+    return Explorer(passes, title, loop=shadow is not None)
