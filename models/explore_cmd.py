@@ -112,12 +112,13 @@ def mlp_example() -> Example:
 def gpt_example() -> Example:
     """One training batch of the GPT at ``stepgrad train``'s default sizes, and the recipe's AdamW step."""
     from models.graph_cmd import model_loss
-    from models.train import make_config
+    from models.lm import weight_decay_groups
+    from models.recipe import GPT_RECIPE as recipe
 
     loss, model = model_loss("gpt")
     loss.name = "loss"
-    recipe = make_config("gpt")
-    adamw = optim.AdamW(model.configure_optimizer_groups(recipe.weight_decay), lr=recipe.lr, betas=recipe.betas)
+    adamw = optim.AdamW(weight_decay_groups(model.named_parameters(), recipe.weight_decay), lr=recipe.lr,
+                        betas=recipe.betas)
     return Example(f"one GPT training step, modules collapsed at depth {GPT_DEPTH}", loss, model, adamw,
                    depth=GPT_DEPTH)
 
