@@ -1,11 +1,13 @@
 """A backward pass written out step by step, for learners.
 
-`trace_backward(loss)` walks the graph exactly the way `loss.backward()` does (the
-same topological order, the same backward rule of every op, the same summing of
-broadcast gradients back to a parent's shape) but keeps each step instead of
-storing gradients: one row per edge, in the order backward visits it. Nothing is
-written to `.grad` and the graph is not freed, so it can be traced (and drawn, and
-back-propagated) again. Printing the result shows a table:
+`trace_backward(loss)` runs the real backward pass (`engine.autograd.run_backward`,
+the one the engine trains with) with an observer that keeps each step: one row per
+edge, in the order backward visits it, with the gradient arriving at the node, the
+op's local derivative in words (each op states its own, beside its backward rule),
+what the input receives after the engine summed a broadcast gradient back to its
+shape, and the input's running total. Nothing is written to `.grad` and the graph is
+not freed, so it can be traced (and drawn, and back-propagated) again. Printing the
+result shows a table:
 
     from engine import Tensor
     from engine.trace import trace_backward
@@ -17,70 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.grad_mode import no_grad
-from engine.autograd import toposort
+from engine.autograd import run_backward, toposort
+from engine.ops.reduce import reduced_axes
 from engine.tensor import Tensor
-
-# What each op's backward rule multiplies the upstream gradient by, per input.
-_LOCAL = {
-    "neg": ("d(-x)/dx = -1",),
-    "add": ("d(a+b)/da = 1", "d(a+b)/db = 1"),
-    "sub": ("d(a-b)/da = 1", "d(a-b)/db = -1"),
-    "mul": ("d(a*b)/da = b", "d(a*b)/db = a"),
-    "div": ("d(a/b)/da = 1/b", "d(a/b)/db = -a/b²"),
-    "exp": ("d(exp x)/dx = exp x",),
-    "log": ("d(log x)/dx = 1/x",),
-    "tanh": ("d(tanh x)/dx = 1 - tanh²x",),
-    "sigmoid": ("dσ(x)/dx = σ(x)(1 - σ(x))",),
-    "relu": ("d relu(x)/dx = 1 where x > 0, else 0",),
-    "sqrt": ("d√x/dx = 1/(2√x)",),
-    "abs": ("d|x|/dx = sign(x)",),
-    "erf": ("d erf(x)/dx = 2/√π·exp(-x²)",),
-    "maximum": ("1 where a > b (½ at ties), else 0", "1 where b > a (½ at ties), else 0"),
-    "where": ("1 where cond, else 0", "1 where not cond, else 0"),
-    "matmul": ("d(a@b)/da: g @ bᵀ", "d(a@b)/db: aᵀ @ g"),
-    "linear": ("d(x@Wᵀ+b)/dx: g @ W", "d(x@Wᵀ+b)/dW: gᵀ @ x", "d(x@Wᵀ+b)/db: g summed over rows"),
-    "sum": ("1: g copied to every summed element",),
-    "sum_to": ("1: g broadcast back",),
-    "expand": ("1: g summed over the broadcast axes",),
-    "max": ("1 at the maximum (shared at ties), else 0",),
-    "min": ("1 at the minimum (shared at ties), else 0",),
-    "reshape": ("1: g reshaped back",),
-    "transpose": ("1: g transposed back",),
-    "index": ("1 at the picked elements: g scattered into zeros",),
-    "index_add": ("1: g gathered at the indices",),
-    "cast": ("1: g cast back",),
-    "softmax": ("d softmax: s·(g - Σ g·s)",),
-    "log_softmax": ("d log_softmax: g - softmax(x)·Σg",),
-    "logsumexp": ("d lse(x)/dx = softmax(x)",),
-    "gelu": ("d gelu(x)/dx = Φ(x) + x·φ(x)",),
-    "attention": ("dq = (P·(dP - Σ P·dP)) @ k · scale, P = softmax, dP = g @ vᵀ",
-                  "dk = (P·(dP - Σ P·dP))ᵀ @ q · scale", "dv = Pᵀ @ g"),
-}
-
-
-def describe_local(node, index):
-    """In words, the local derivative that `node`'s backward rule applies for input `index`."""
-    name = node.op.name
-    attrs = node.attrs
-    if name == "pow" and "p" in attrs:
-        p = attrs["p"]
-        return "d(x**2)/dx = 2·x" if p == 2 else f"d(x**{p:g})/dx = {p:g}·x**{p - 1:g}"
-    if name == "pow":
-        return ("d(a**b)/da = b·a**(b-1)", "d(a**b)/db = a**b·log a")[index]
-    if name == "concatenate":
-        return f"1: input {index}'s slice of g"
-    if name == "cross_entropy":
-        rule = "softmax(logits) - onehot(targets)"
-        return {"mean": f"({rule}) / N", "sum": rule, "none": f"{rule}, per item"}[attrs["reduction"]]
-    if name == "layer_norm":
-        roles = ["x"] + ["weight"] * attrs["has_weight"] + ["bias"] * attrs["has_bias"]
-        return {"x": "(ĝ - mean ĝ - x̂·mean(ĝ·x̂)) / σ, ĝ = g·weight", "weight": "d y/d weight = x̂",
-                "bias": "d y/d bias = 1"}[roles[index]]
-    rule = _LOCAL.get(name)
-    if rule is None:
-        return f"{name}'s backward rule"
-    return rule[min(index, len(rule) - 1)]
 
 
 def parameter_names(params):
@@ -89,12 +30,6 @@ def parameter_names(params):
         return {}
     items = params.named_parameters() if hasattr(params, "named_parameters") else params.items()
     return {id(t): str(name) for name, t in items}
-
-
-def reduced_axes(src, dst):
-    """The axes (of shape `src`) that the engine sums over to bring a gradient to shape `dst`."""
-    lead = len(src) - len(dst)
-    return tuple(range(lead)) + tuple(i + lead for i, s in enumerate(dst) if s == 1 and src[i + lead] != 1)
 
 
 class Summary:
@@ -219,17 +154,6 @@ def _seed(root, grad):
     return g
 
 
-def _check_alive(node, out_label):
-    if node.freed:
-        raise RuntimeError(
-            f"trace_backward: the graph was freed by a backward() call (at '{node.op.name}' making "
-            f"{out_label}); trace before calling backward(), or call backward(retain_graph=True)")
-    for i, (p, v) in enumerate(zip(node.parents, node.versions)):
-        if p._version != v:
-            raise RuntimeError(f"trace_backward: input {i} of '{node.op.name}' was modified in place after "
-                               f"the forward pass; the recorded graph no longer matches its values")
-
-
 def _ordinal(k):
     suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
     return f"{k}{suffix}"
@@ -247,41 +171,41 @@ def trace_backward(root, grad=None, params=None, max_values=8):
         raise ValueError("trace_backward: the root does not require grad, so there is no backward pass to trace")
     seed = _seed(root, grad)
     order = toposort([root])
-    labels = tensor_labels(order, parameter_names(params))
-    grads = {id(root): seed}
-    counts = {}
-    rows = []
-    with no_grad():
-        for t in reversed(order):
-            node = t._ctx
-            g = grads.get(id(t))
-            if node is None or g is None:
-                continue
-            _check_alive(node, labels[id(t)])
-            pgs = node.op.backward(node, Tensor._wrap(g), t)
-            if type(pgs) is not tuple:
-                pgs = (pgs,)
-            for i, (p, pg) in enumerate(zip(node.parents, pgs)):
-                if pg is None or not p.requires_grad:
-                    continue
-                raw_shape = tuple(pg.shape)
-                notes = []
-                if pg.shape != p.shape:
-                    axes = reduced_axes(pg.shape, p.shape)
-                    word = "axis" if len(axes) == 1 else "axes"
-                    notes.append(f"summed over {word} {', '.join(map(str, axes))}: {raw_shape} → {tuple(p.shape)}")
-                    pg = pg.sum_to(p.shape)
-                if pg.data.dtype != p.data.dtype:
-                    notes.append(f"cast {pg.data.dtype} → {p.data.dtype}")
-                    pg = pg.astype(p.data.dtype)
-                counts[id(p)] = counts.get(id(p), 0) + 1
-                prev = grads.get(id(p))
-                total = pg.data if prev is None else prev + pg.data
-                if prev is not None:
-                    notes.append(f"{_ordinal(counts[id(p)])} contribution, added to the total")
-                grads[id(p)] = total
-                rows.append(TraceRow(len(rows) + 1, labels[id(t)], node.op.name, labels[id(p)], i,
-                                     Summary(g, max_values), describe_local(node, i), raw_shape,
-                                     Summary(pg.data, max_values), Summary(total, max_values), tuple(notes), t, p))
-    return BackwardTrace(labels[id(root)], format_values(seed) if seed.size <= max_values else f"ones{seed.shape}",
-                         rows, grads, labels)
+    recorder = _Recorder(order, tensor_labels(order, parameter_names(params)), max_values)
+    recorder.grads[id(root)] = seed
+    run_backward([root], [Tensor._wrap(seed)], retain_graph=True, inputs=[], observer=recorder.observe)
+    return BackwardTrace(recorder.labels[id(root)],
+                         format_values(seed) if seed.size <= max_values else f"ones{seed.shape}",
+                         recorder.rows, recorder.grads, recorder.labels)
+
+
+class _Recorder:
+    """The observer `trace_backward` gives the walker: a `TraceRow` for every edge it reports."""
+
+    def __init__(self, order, labels, max_values):
+        self.outputs = {id(t._ctx): t for t in order if t._ctx is not None}  # node -> the tensor it made
+        self.labels = labels
+        self.max_values = max_values
+        self.rows = []
+        self.grads = {}    # id(tensor) -> its gradient so far (a copy: the walker may add into its own)
+        self.counts = {}   # id(tensor) -> contributions received so far
+
+    def observe(self, node, i, upstream, raw, contribution, total):
+        """Called by `run_backward` as input `i` of `node` receives `contribution` (see there)."""
+        out, p = self.outputs[id(node)], node.parents[i]
+        notes = []
+        if raw.shape != contribution.shape:
+            axes = reduced_axes(raw.shape, contribution.shape)
+            word = "axis" if len(axes) == 1 else "axes"
+            notes.append(f"summed over {word} {', '.join(map(str, axes))}: {tuple(raw.shape)} → {tuple(p.shape)}")
+        if raw.dtype != contribution.dtype:
+            notes.append(f"cast {raw.dtype} → {contribution.dtype}")
+        count = self.counts[id(p)] = self.counts.get(id(p), 0) + 1
+        if count > 1:
+            notes.append(f"{_ordinal(count)} contribution, added to the total")
+        self.grads[id(p)] = total.data.copy()
+        self.rows.append(TraceRow(
+            len(self.rows) + 1, self.labels[id(out)], node.op.name, self.labels[id(p)], i,
+            Summary(upstream.data, self.max_values), node.op.derivative(node, i, node.op.inputs),
+            tuple(raw.shape), Summary(contribution.data, self.max_values), Summary(total.data, self.max_values),
+            tuple(notes), out, p))

@@ -231,6 +231,23 @@ def test_grad_with_respect_to_an_intermediate():
     np.testing.assert_allclose(gh.data, 2 * h.data)
 
 
+@pytest.mark.parametrize("a_first", [True, False])
+def test_an_intermediate_gradient_stays_as_returned_while_the_pass_goes_on(a_first):
+    """t = p - 1 hands t's gradient straight to p, which then receives a second
+    contribution: adding it must not change the gradient of t already returned."""
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    p = x * 3.0
+    t = (p - 1.0).retain_grad()
+    a, b = (t * Tensor([10.0, 20.0])).sum(), (p * Tensor([100.0, 200.0])).sum()
+    loss = a + b if a_first else b + a
+    gt, gx = grad(loss, [t, x], retain_graph=True)
+    np.testing.assert_array_equal(gt.data, [10.0, 20.0])
+    np.testing.assert_array_equal(gx.data, [330.0, 660.0])
+    loss.backward()
+    np.testing.assert_array_equal(t.grad.data, [10.0, 20.0])
+    np.testing.assert_array_equal(x.grad.data, [330.0, 660.0])
+
+
 def test_retain_grad_keeps_an_intermediate_gradient():
     x = leaf(3)
     h = (x * 2.0).retain_grad()

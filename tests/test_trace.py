@@ -1,13 +1,12 @@
 """engine.trace: the backward pass written out edge by edge, without touching the graph."""
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
-from engine import Tensor, no_grad
+from engine import Tensor, autograd, no_grad
 from engine import functional as F
-from engine.ops import OPS
-from engine.trace import _LOCAL, describe_local, trace_backward
+from engine.ops import OPS, Op
+from engine.trace import trace_backward
+from op_cases import CASES
 
 
 def _mlp(rng):
@@ -110,9 +109,58 @@ def test_cross_entropy_and_layer_norm_rows():
     assert "d y/d weight = x̂" in text
 
 
-def test_every_op_of_the_table_has_a_description():
-    special = {"pow", "concatenate", "cross_entropy", "layer_norm"}
-    missing = [op.name for op in OPS if op.name not in _LOCAL and op.name not in special]
-    assert not missing, f"add a local-derivative description for {missing} to engine/trace.py"
-    node = SimpleNamespace(op=SimpleNamespace(name="pow"), attrs={"p": 3})
-    assert describe_local(node, 0) == "d(x**3)/dx = 3·x**2"
+@pytest.mark.parametrize("op", OPS, ids=lambda op: op.__name__)
+def test_every_op_states_its_local_derivative(op):
+    assert op.derivatives or op.derivative is not Op.derivative, (
+        f"{op.__name__}: give it `derivatives` (or a `derivative` method), the text trace_backward shows")
+
+
+def test_op_names_are_distinct():
+    names = [op.name for op in OPS]
+    assert sorted(n for n in names if names.count(n) > 1) == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_every_edge_of_every_case_has_its_local_derivative_and_the_real_gradients(case):
+    xs = case.inputs()
+    out = case.fn(*xs)
+    trace = trace_backward(out, grad=np.ones(out.shape))
+    for row in trace:
+        assert row.local and "{" not in row.local and "backward rule" not in row.local, (row.op, row.local)
+    expected = autograd.grad(out, xs, grad_outputs=[Tensor(np.ones(out.shape))], allow_unused=True)
+    for x, e in zip(xs, expected):
+        np.testing.assert_array_equal(trace.grad(x), None if e is None else e.data)
+
+
+def test_pow_scalar_states_its_power():
+    x = Tensor([1.0, 2.0], requires_grad=True, name="x")
+    assert [r.local for r in trace_backward((x ** 3).sum())][-1] == "d(x**3)/dx = 3·x**2"
+    assert [r.local for r in trace_backward((x ** 2).sum())][-1] == "d(x**2)/dx = 2·x"
+
+
+def test_the_trace_observes_the_real_backward_pass(monkeypatch):
+    seen = []
+    real = autograd.run_backward
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+    monkeypatch.setattr("engine.trace.run_backward", spy)
+    loss, _, _ = _mlp(np.random.default_rng(5))
+    rows = trace_backward(loss).rows
+    assert len(seen) == 1 and seen[0]["observer"] is not None and seen[0]["inputs"] == [] and seen[0]["retain_graph"]
+    assert len(rows) == 8
+
+
+def test_the_observer_sees_each_edge_once_with_raw_and_summed_gradients():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    b = Tensor(np.zeros(3), requires_grad=True)
+    y = x * 2.0 + b                                                         # (2, 3)
+    edges = []
+    autograd.run_backward([y.sum()], [Tensor(np.array(1.0))], retain_graph=True, inputs=[],
+                          observer=lambda node, i, up, raw, c, total: edges.append(
+                              (node.op.name, i, raw.shape, c.shape, total.data.copy())))
+    assert [(op, i) for op, i, *_ in edges] == [("sum", 0), ("add", 0), ("add", 1), ("mul", 0)]
+    op, i, raw, contribution, total = edges[2]
+    assert raw == (2, 3) and contribution == (3,) and total.tolist() == [2.0, 2.0, 2.0]
+    assert x.grad is None and b.grad is None

@@ -29,6 +29,9 @@ class Attention(FusedOp):
     gradient is one array too, instead of three that the engine pads and adds.
     """
     name = "attention"
+    inputs = ("q", "k", "v")
+    derivatives = ("d{q} = (P·(dP - Σ P·dP)) @ {k} · scale, P = softmax, dP = g @ {v}ᵀ",
+                   "d{k} = (P·(dP - Σ P·dP))ᵀ @ {q} · scale", "d{v} = Pᵀ @ g")
 
     def forward(ctx, *qkv, is_causal, scale, dropout_mask):
         q, k, v = qkv[0] if len(qkv) == 1 else qkv

@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from engine import autograd
+from engine import autograd  # the module, not its names: it may be half-loaded here (tensor.py's late import)
 from engine.errors import ShapeError
 from engine.grad_mode import state
 from engine.tensor import Tensor
@@ -98,10 +98,24 @@ def user_frame():
 
 
 class Op:
-    """A primitive op: subclasses set `name` and define `forward` and `backward`."""
+    """A primitive op: subclasses set `name` and define `forward`, `backward` and the derivative's text."""
 
     name = None
     uses_output = False  # True when backward reads `out`: editing it in place is then an error
+    inputs = ("x",)      # what the derivative texts call the inputs, in order
+    derivatives = ()     # per input, d(output)/d(that input) in words: "d({a}*{b})/d{a} = {b}"
+
+    def derivative(ctx, index, names):
+        """The local derivative d(output)/d(input `index`) in words, calling the inputs `names`.
+
+        `trace_backward` shows it beside each edge. This fills in `derivatives[index]`
+        (the last text serves any further inputs); an op whose derivative depends on its
+        attrs (the power of `x ** p`, a reduction mode) states it by overriding this.
+        """
+        texts = ctx.op.derivatives
+        if not texts:
+            return f"{ctx.op.name}'s backward rule"
+        return texts[min(index, len(texts) - 1)].format(**dict(zip(ctx.op.inputs, names)))
 
     @classmethod
     def apply(cls, *parents, **attrs):

@@ -19,6 +19,7 @@ def _mask(cond, dtype):
 class Neg(Op):
     """-x"""
     name = "neg"
+    derivatives = ("d(-{x})/d{x} = -1",)
 
     def forward(ctx, x):
         return np.negative(x)
@@ -30,6 +31,8 @@ class Neg(Op):
 class Add(Op):
     """a + b"""
     name = "add"
+    inputs = ("a", "b")
+    derivatives = ("d({a}+{b})/d{a} = 1", "d({a}+{b})/d{b} = 1")
 
     def forward(ctx, a, b):
         return a + b
@@ -41,6 +44,8 @@ class Add(Op):
 class Sub(Op):
     """a - b"""
     name = "sub"
+    inputs = ("a", "b")
+    derivatives = ("d({a}-{b})/d{a} = 1", "d({a}-{b})/d{b} = -1")
 
     def forward(ctx, a, b):
         return a - b
@@ -52,6 +57,8 @@ class Sub(Op):
 class Mul(Op):
     """a * b"""
     name = "mul"
+    inputs = ("a", "b")
+    derivatives = ("d({a}*{b})/d{a} = {b}", "d({a}*{b})/d{b} = {a}")
 
     def forward(ctx, a, b):
         return a * b
@@ -65,6 +72,8 @@ class Div(Op):
     """a / b"""
     uses_output = True
     name = "div"
+    inputs = ("a", "b")
+    derivatives = ("d({a}/{b})/d{a} = 1/{b}", "d({a}/{b})/d{b} = -{a}/{b}²")
 
     def forward(ctx, a, b):
         return a / b
@@ -78,7 +87,11 @@ class Div(Op):
 
 class PowScalar(Op):
     """x ** p for a Python number p (x*x and x*x*x are far faster than numpy's power)."""
-    name = "pow"
+    name = "pow_scalar"
+
+    def derivative(ctx, index, names):
+        x, p = names[0], ctx.attrs["p"]
+        return f"d({x}**2)/d{x} = 2·{x}" if p == 2 else f"d({x}**{p:g})/d{x} = {p:g}·{x}**{p - 1:g}"
 
     def forward(ctx, x, p):
         if p == 2:
@@ -105,6 +118,8 @@ class Pow(Op):
     """a ** b with both tensors (d/db = a ** b * log a, defined for a > 0)."""
     uses_output = True
     name = "pow"
+    inputs = ("a", "b")
+    derivatives = ("d({a}**{b})/d{a} = {b}·{a}**({b}-1)", "d({a}**{b})/d{b} = {a}**{b}·log {a}")
 
     def forward(ctx, a, b):
         return np.power(a, b)
@@ -123,6 +138,7 @@ class Exp(Op):
     """e ** x"""
     uses_output = True
     name = "exp"
+    derivatives = ("d(exp {x})/d{x} = exp {x}",)
 
     def forward(ctx, x):
         return np.exp(x)
@@ -134,6 +150,7 @@ class Exp(Op):
 class Log(Op):
     """natural logarithm"""
     name = "log"
+    derivatives = ("d(log {x})/d{x} = 1/{x}",)
 
     def forward(ctx, x):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -147,6 +164,7 @@ class Tanh(Op):
     """hyperbolic tangent"""
     uses_output = True
     name = "tanh"
+    derivatives = ("d(tanh {x})/d{x} = 1 - tanh²{x}",)
 
     def forward(ctx, x):
         return np.tanh(x)
@@ -159,6 +177,7 @@ class Sigmoid(Op):
     """logistic sigmoid, as 0.5 * (1 + tanh(x / 2)): no overflow anywhere"""
     uses_output = True
     name = "sigmoid"
+    derivatives = ("dσ({x})/d{x} = σ({x})(1 - σ({x}))",)
 
     def forward(ctx, x):
         y = np.tanh(x * 0.5)
@@ -173,6 +192,7 @@ class Sigmoid(Op):
 class Relu(Op):
     """max(x, 0)"""
     name = "relu"
+    derivatives = ("d relu({x})/d{x} = 1 where {x} > 0, else 0",)
 
     def forward(ctx, x):
         return np.maximum(x, 0)
@@ -186,6 +206,7 @@ class Sqrt(Op):
     """square root"""
     uses_output = True
     name = "sqrt"
+    derivatives = ("d√{x}/d{x} = 1/(2√{x})",)
 
     def forward(ctx, x):
         with np.errstate(invalid="ignore"):
@@ -198,6 +219,7 @@ class Sqrt(Op):
 class Abs(Op):
     """|x| (gradient sign(x), 0 at 0)"""
     name = "abs"
+    derivatives = ("d|{x}|/d{x} = sign({x})",)
 
     def forward(ctx, x):
         return np.abs(x)
@@ -248,6 +270,7 @@ def erf_array(x):
 class Erf(Op):
     """the error function (GELU's building block)"""
     name = "erf"
+    derivatives = ("d erf({x})/d{x} = 2/√π·exp(-{x}²)",)
 
     def forward(ctx, x):
         return erf_array(x)
@@ -260,6 +283,8 @@ class Erf(Op):
 class Maximum(Op):
     """elementwise max(a, b); where a == b each side gets half the gradient (as PyTorch)"""
     name = "maximum"
+    inputs = ("a", "b")
+    derivatives = ("1 where {a} > {b} (½ at ties), else 0", "1 where {b} > {a} (½ at ties), else 0")
 
     def forward(ctx, a, b):
         return np.maximum(a, b)
@@ -275,6 +300,8 @@ class Maximum(Op):
 class Where(Op):
     """cond ? a : b, elementwise (cond is a constant boolean array)"""
     name = "where"
+    inputs = ("a", "b")
+    derivatives = ("1 where cond, else 0", "1 where not cond, else 0")
 
     def forward(ctx, a, b, cond):
         return np.where(cond, a, b)

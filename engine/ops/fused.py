@@ -21,6 +21,11 @@ class LayerNorm(FusedOp):
     """(x - mean) / sqrt(var + eps) * weight + bias over the last `n_axes` axes"""
     name = "layer_norm"
 
+    def derivative(ctx, index, names):
+        roles = ["x"] + ["weight"] * ctx.attrs["has_weight"] + ["bias"] * ctx.attrs["has_bias"]
+        return {"x": "(ĝ - mean ĝ - x̂·mean(ĝ·x̂)) / σ, ĝ = g·weight", "weight": "d y/d weight = x̂",
+                "bias": "d y/d bias = 1"}[roles[index]]
+
     def forward(ctx, x, *affine, n_axes, eps, has_weight, has_bias):
         d = math.prod(x.shape[x.ndim - n_axes:])
         x2 = x.reshape(-1, d)                                         # (N, D): one row per normalised slice
@@ -118,6 +123,7 @@ def gelu_cdf(x, density=None):
 class Gelu(FusedOp):
     """x * Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')"""
     name = "gelu"
+    derivatives = ("d gelu({x})/d{x} = Φ({x}) + {x}·φ({x})",)
 
     def forward(ctx, x, approximate):
         if approximate == "tanh":

@@ -19,6 +19,8 @@ def _check(a, b):
 class MatMul(Op):
     """a @ b"""
     name = "matmul"
+    inputs = ("a", "b")
+    derivatives = ("d({a}@{b})/d{a}: g @ {b}ᵀ", "d({a}@{b})/d{b}: {a}ᵀ @ g")
 
     def forward(ctx, a, b):
         _check(a, b)
@@ -44,6 +46,9 @@ class MatMul(Op):
 class Linear(Op):
     """x @ weight.T (+ bias), weight (out, in): one node, its gradient made in weight's own layout"""
     name = "linear"
+    inputs = ("x", "W", "b")
+    derivatives = ("d({x}@{W}ᵀ+{b})/d{x}: g @ {W}", "d({x}@{W}ᵀ+{b})/d{W}: gᵀ @ {x}",
+                   "d({x}@{W}ᵀ+{b})/d{b}: g summed over rows")
 
     def forward(ctx, x, w, *bias):
         _check(x, w.T)

@@ -24,11 +24,15 @@ def kept_shape(shape, axis):
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
+def reduced_axes(src, dst):
+    """The axes of shape `src` that summing a broadcast array back to shape `dst` reduces."""
+    lead = len(src) - len(dst)
+    return tuple(range(lead)) + tuple(i + lead for i, s in enumerate(dst) if s == 1 and src[i + lead] != 1)
+
+
 def sum_to_array(a, shape):
     """Sum the broadcast dimensions of `a` away so that it has `shape`."""
-    lead = a.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and a.shape[i + lead] != 1)
+    axes = reduced_axes(a.shape, shape)
     if axes:
         a = a.sum(axis=axes, keepdims=True)
     return a.reshape(shape)
@@ -37,6 +41,7 @@ def sum_to_array(a, shape):
 class Sum(Op):
     """sum over axes"""
     name = "sum"
+    derivatives = ("1: g copied to every summed element",)
 
     def forward(ctx, x, axis, keepdims):
         return x.sum(axis=axis, keepdims=keepdims)
@@ -51,6 +56,7 @@ class Sum(Op):
 class SumTo(Op):
     """sum broadcast dimensions away: the gradient of broadcasting"""
     name = "sum_to"
+    derivatives = ("1: g broadcast back",)
 
     def forward(ctx, x, shape):
         return sum_to_array(x, shape)
@@ -62,6 +68,7 @@ class SumTo(Op):
 class Expand(Op):
     """broadcast to a larger shape (a read-only view): the gradient of a sum"""
     name = "expand"
+    derivatives = ("1: g summed over the broadcast axes",)
 
     def forward(ctx, x, shape):
         return np.broadcast_to(x, shape)
@@ -85,6 +92,7 @@ class _Extreme(Op):
 class Max(_Extreme):
     """maximum over axes"""
     name = "max"
+    derivatives = ("1 at the maximum (shared at ties), else 0",)
 
     def forward(ctx, x, axis, keepdims):
         return x.max(axis=axis, keepdims=keepdims)
@@ -93,6 +101,7 @@ class Max(_Extreme):
 class Min(_Extreme):
     """minimum over axes"""
     name = "min"
+    derivatives = ("1 at the minimum (shared at ties), else 0",)
 
     def forward(ctx, x, axis, keepdims):
         return x.min(axis=axis, keepdims=keepdims)

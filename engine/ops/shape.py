@@ -7,6 +7,7 @@ from engine.ops.base import Op
 class Reshape(Op):
     """the same elements in another shape"""
     name = "reshape"
+    derivatives = ("1: g reshaped back",)
 
     def forward(ctx, x, shape):
         return x.reshape(shape)
@@ -18,6 +19,7 @@ class Reshape(Op):
 class Transpose(Op):
     """permute axes"""
     name = "transpose"
+    derivatives = ("1: g transposed back",)
 
     def forward(ctx, x, axes):
         return x.transpose(axes)
@@ -29,6 +31,7 @@ class Transpose(Op):
 class Index(Op):
     """x[idx]: basic (ints, slices, None, ...) or integer-array indexing"""
     name = "index"
+    derivatives = ("1 at the picked elements: g scattered into zeros",)
 
     def forward(ctx, x, idx, basic):
         return x[idx]
@@ -40,6 +43,7 @@ class Index(Op):
 class IndexAdd(Op):
     """zeros(shape) with g added at idx (repeated indices accumulate): the gradient of indexing"""
     name = "index_add"
+    derivatives = ("1: g gathered at the indices",)
 
     def forward(ctx, g, shape, idx, basic):
         z = np.zeros(shape, dtype=g.dtype)
@@ -71,6 +75,9 @@ class Concatenate(Op):
     """join tensors along an existing axis"""
     name = "concatenate"
 
+    def derivative(ctx, index, names):
+        return f"1: input {index}'s slice of g"
+
     def forward(ctx, *xs, axis):
         return np.concatenate(xs, axis=axis)
 
@@ -91,6 +98,7 @@ class Concatenate(Op):
 class Cast(Op):
     """convert to another dtype; the gradient is converted back"""
     name = "cast"
+    derivatives = ("1: g cast back",)
 
     def forward(ctx, x, dtype):
         return x.astype(dtype)

@@ -33,6 +33,7 @@ class Softmax(Op):
     """exp(x) / sum(exp(x)) along an axis"""
     uses_output = True
     name = "softmax"
+    derivatives = ("d softmax: s·(g - Σ g·s)",)
 
     def forward(ctx, x, axis):
         e, _ = _shifted(x, axis)
@@ -48,6 +49,7 @@ class LogSoftmax(Op):
     """x - logsumexp(x) along an axis"""
     uses_output = True
     name = "log_softmax"
+    derivatives = ("d log_softmax: g - softmax({x})·Σg",)
 
     def forward(ctx, x, axis):
         s, _ = _shifted(x, axis)
@@ -64,6 +66,7 @@ class LogSumExp(Op):
     """log(sum(exp(x))) along axes"""
     uses_output = True
     name = "logsumexp"
+    derivatives = ("d lse({x})/d{x} = softmax({x})",)
 
     def forward(ctx, x, axis, keepdims):
         s, m = _shifted(x, axis)
@@ -81,6 +84,10 @@ class LogSumExp(Op):
 class CrossEntropy(Op):
     """mean (or sum, or per-item) of -log softmax(logits)[target]; logits (..., C), targets (...)"""
     name = "cross_entropy"
+
+    def derivative(ctx, index, names):
+        rule = "softmax(logits) - onehot(targets)"
+        return {"mean": f"({rule}) / N", "sum": rule, "none": f"{rule}, per item"}[ctx.attrs["reduction"]]
 
     def forward(ctx, x, targets, reduction, ignore_index):
         n_class = x.shape[-1]

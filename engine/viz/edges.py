@@ -3,7 +3,7 @@
 Both return plain (from key, to key, attrs) triples; between collapsed modules an
 arrow is drawn once however many tensors cross there.
 """
-from engine.trace import reduced_axes
+from engine.ops.reduce import reduced_axes
 from engine.viz.clusters import Box
 from engine.viz.labels import shape_text, values_lines
 from engine.viz.nodes import reduce_label
