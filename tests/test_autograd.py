@@ -248,6 +248,15 @@ def test_an_intermediate_gradient_stays_as_returned_while_the_pass_goes_on(a_fir
     np.testing.assert_array_equal(x.grad.data, [330.0, 660.0])
 
 
+def test_nodes_are_numbered_in_the_order_they_were_computed():
+    x = leaf(3)
+    a = x * 2.0
+    b = (x + 1.0).exp()
+    c = a + b
+    seqs = [t.grad_fn.seq for t in (a, b.grad_fn.parents[0], b, c)]
+    assert [s - seqs[0] for s in seqs] == [0, 1, 2, 3]
+
+
 def test_retain_grad_keeps_an_intermediate_gradient():
     x = leaf(3)
     h = (x * 2.0).retain_grad()

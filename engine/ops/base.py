@@ -18,6 +18,7 @@ numpy kernel (layer norm, GELU, attention): its backward is plain numpy
 (`backward_arrays`), and when a graph of the backward pass is wanted it
 differentiates `composite`, the same function written with primitive ops.
 """
+import itertools
 import os
 import sys
 
@@ -29,12 +30,13 @@ from engine.grad_mode import state
 from engine.tensor import Tensor
 
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_recorded = itertools.count()  # numbers the recorded nodes in the order the engine computed them
 
 
 class Node:
     """One recorded op application: the op, its parents, and what backward needs."""
 
-    __slots__ = ("op", "parents", "attrs", "saved", "versions", "scope", "freed", "created_at")
+    __slots__ = ("op", "parents", "attrs", "saved", "versions", "scope", "seq", "freed", "created_at")
 
     def __init__(self, op, parents, attrs):
         self.op = op
@@ -74,6 +76,7 @@ def record(op, parents, attrs):
         t._ctx = node
         node.versions = [p._version for p in parents]
         node.scope = state.scope
+        node.seq = next(_recorded)  # one counter for the whole process: later nodes have larger numbers
         if state.anomaly:
             node.created_at = user_frame()
     if state.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
