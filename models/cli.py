@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 from models.checkpoint import CheckpointError
 from models.data import DataError
 from models.hf_gpt2 import PretrainedError
+from models.init_from import InitFromError
 from models.metrics import MetricsError
 from models.registry import MODELS
 from models.tokenizer import TokenizerError
@@ -37,7 +38,8 @@ from models.train_config import (LM_OPTIMIZERS, MODEL_DEFAULTS, TrainConfig, Tra
 from optim import OPTIMIZERS
 
 PROG = "stepgrad"
-USER_ERRORS = (DataError, CheckpointError, TokenizerError, TrainError, MetricsError, PretrainedError, OSError)
+USER_ERRORS = (DataError, CheckpointError, TokenizerError, TrainError, MetricsError, PretrainedError, InitFromError,
+               OSError)
 DEFAULT_TRAIN_OUT = "stepgrad-out"
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -190,6 +192,9 @@ def _add_train(commands, parent: Parser) -> None:
     cmd.add_argument("--eval-interval", type=nonneg_int, metavar="N",
                      help="evaluate on the val split every N steps and after the last one (0: never)")
     cmd.add_argument("--eval-iters", type=positive_int, metavar="N", help="val batches per evaluation")
+    cmd.add_argument("--init-from", metavar="FILE",
+                     help="start from the weights of a saved model (a stepgrad checkpoint, or a nanoGPT ckpt.pt): "
+                          "its kind, sizes and vocabulary; fresh optimizer, step 0 (fine-tuning)")
     cmd.add_argument("--resume", action="store_true",
                      help="continue the run saved in --out up to --steps (default: the saved run's), with "
                           "the saved settings; with the same --steps the losses are exactly those of an "
@@ -232,14 +237,18 @@ def _add_sample(commands, parent: Parser) -> None:
 
 def _add_graph(commands, parent: Parser) -> None:
     cmd = _command(
-        commands, "graph", parent, "--model {linreg,bigram,mlp,gpt} [-o FILE] [--format svg|png|dot]",
+        commands, "graph", parent,
+        "[--model {linreg,bigram,mlp,gpt} | --checkpoint FILE] [-o FILE] [--format svg|png|dot]",
         "draw the computation graph of a model's loss",
         "Build a small model, run one batch through it, compute the loss, call backward and\n"
         "draw the recorded graph: one box per op (its name and output shape), the parameters\n"
-        "as labelled leaves. Needs Graphviz's 'dot' program for svg and png.",
+        "as labelled leaves. --checkpoint draws a saved model instead (one random batch of its\n"
+        "vocabulary). Needs Graphviz's 'dot' program for svg and png.",
         f"{PROG} graph --model mlp -o mlp.svg")
-    cmd.add_argument("--model", default="mlp", choices=["linreg", *MODELS],
-                     help="which model (default: mlp)")
+    source = cmd.add_mutually_exclusive_group()
+    source.add_argument("--model", choices=["linreg", *MODELS], help="which fresh model (default: mlp)")
+    source.add_argument("--checkpoint", metavar="FILE",
+                        help="draw the model saved in a checkpoint (from train or import) instead")
     cmd.add_argument("-o", "--output", metavar="FILE", help="output file (default: MODEL-graph.FORMAT)")
     cmd.add_argument("--format", choices=["svg", "png", "dot"],
                      help="picture format (default: from the file name, else svg)")
@@ -265,16 +274,18 @@ def _add_explore(commands, parent: Parser) -> None:
     from models.explore_cmd import EXAMPLES
 
     cmd = _command(
-        commands, "explore", parent, f"[--example {{{','.join(EXAMPLES)}}}] [-o FILE.html]",
+        commands, "explore", parent, f"[--example {{{','.join(EXAMPLES)}}} | --checkpoint FILE] [-o FILE.html]",
         "write a page that steps through a forward and backward pass",
         "Write one self-contained HTML page (open it in any browser, no server needed) that\n"
         "walks through an example's forward pass op by op and its backward pass edge by edge,\n"
         "with the engine's own values and gradients, beside the graph and the trace table.\n"
         "Examples: linreg, the seed's linear regression (three iterations of the training loop);\n"
-        "neuron, one tanh neuron; mlp, a small MLP; gpt, one GPT training step, modules collapsed.",
+        "neuron, one tanh neuron; mlp, a small MLP; gpt, one GPT training step, modules collapsed.\n"
+        "--checkpoint FILE explores one random batch through a saved model (from train or import).",
         f"{PROG} explore --example neuron -o neuron.html")
-    cmd.add_argument("--example", default="linreg", choices=list(EXAMPLES),
-                     help="which example (default: linreg)")
+    source = cmd.add_mutually_exclusive_group()
+    source.add_argument("--example", choices=list(EXAMPLES), help="which example (default: linreg)")
+    source.add_argument("--checkpoint", metavar="FILE", help="a saved language model instead of an example")
     cmd.add_argument("-o", "--output", metavar="FILE.html", help="the page to write (default: backprop-EXAMPLE.html)")
     cmd.set_defaults(handler=_run_explore)
 
@@ -345,7 +356,7 @@ def _run_linreg(args) -> int:
 
 TRAIN_FLAGS = ("model", "data", "steps", "seed", "batch_size", "block_size", "n_layer", "n_head", "n_embd",
                "n_hidden", "dropout", "optimizer", "lr", "min_lr", "warmup_steps", "weight_decay", "grad_clip",
-               "eval_interval", "eval_iters")
+               "eval_interval", "eval_iters", "init_from")
 
 
 def _run_train(args) -> int:
@@ -355,6 +366,10 @@ def _run_train(args) -> int:
     if args.resume:
         config = config_from_checkpoint(out, **given)
     else:
+        if args.init_from:
+            from models.init_from import load_source, sizes_from
+
+            given = sizes_from(load_source(args.init_from), given, args.init_from)
         model = given.pop("model") or "gpt"
         config = make_config(model, out=out, **given)
     try:

@@ -4,6 +4,7 @@
     stepgrad explore --example neuron         one tanh neuron (micrograd's example)
     stepgrad explore --example mlp -o m.html  a small MLP (two Linear layers) on four points
     stepgrad explore --example gpt            one GPT training step, modules collapsed
+    stepgrad explore --checkpoint F           one training step of a saved model (from train or import)
 
 Each example builds its loss, model and optimizer, hands them to ``engine.viz.explore``
 and saves the page.
@@ -37,7 +38,7 @@ class Example:
     root: Any
     params: Any
     optimizer: Any = None
-    depth: int | None = None
+    depth: int | str | None = None
     iterations: int = 1
     tol: float | None = None
 
@@ -145,9 +146,28 @@ def example_explorer(name: str):
     return explore_example(EXAMPLES[name]())
 
 
+def checkpoint_example(checkpoint: str | Path) -> Example:
+    """One random batch of its vocabulary through the model saved in ``checkpoint`` (from train or
+    import), and the recipe's AdamW step; modules collapsed as ``stepgrad graph`` collapses them."""
+    from models.graph_cmd import checkpoint_loss
+    from models.lm import weight_decay_groups
+    from models.recipe import GPT_RECIPE as recipe
+
+    loss, model = checkpoint_loss(checkpoint)
+    loss.name = "loss"
+    adamw = optim.AdamW(weight_decay_groups(model.named_parameters(), recipe.weight_decay), lr=recipe.lr,
+                        betas=recipe.betas)
+    return Example(f"{Path(checkpoint).name}, one training step on a random batch", loss, model, adamw,
+                   depth="auto")
+
+
 def main_explore(args) -> int:
     """Run ``stepgrad explore`` from parsed command-line ``args``; return the exit code."""
-    path = Path(args.output or f"backprop-{args.example}.html")
-    written = example_explorer(args.example).save(path)
+    if args.checkpoint:
+        path = Path(args.output or f"backprop-{Path(args.checkpoint).stem}.html")
+        written = explore_example(checkpoint_example(args.checkpoint)).save(path)
+    else:
+        name = args.example or "linreg"
+        written = example_explorer(name).save(Path(args.output or f"backprop-{name}.html"))
     print(f"wrote {written}: open it in a web browser ({written.resolve().as_uri()})", file=sys.stdout)
     return 0

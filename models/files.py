@@ -35,6 +35,50 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     fsync_directory(path.parent)
 
 
+def write_all_or_nothing(files: dict[Path, bytes]) -> None:
+    """Write several files as one change: each is staged beside its target, then all are renamed.
+
+    If anything fails before the renames, the staged files and any folders created
+    on the way are removed, so nothing of the change is left behind.
+    """
+    created: list[Path] = []
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, content in files.items():
+            _make_dirs(path.parent, created)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, file_mode(path))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    for folder in {path.parent for path in files}:
+        fsync_directory(folder)
+
+
+def _make_dirs(folder: Path, created: list[Path]) -> None:
+    """``mkdir -p folder``, remembering which folders were new (outermost first)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir()
+        created.append(path)
+
+
 def file_mode(path: str | os.PathLike) -> int:
     """Permissions for a file written to ``path``: the existing file's, else ``0o666`` minus the umask."""
     try:

@@ -19,8 +19,10 @@ from engine import functional as F
 from models.linreg import LinearRegression, make_data
 from models.registry import build_model
 from models.train_config import make_config, model_config_for
+from models.trained import load_model
 
 GRAPH_VOCAB = 65  # tiny Shakespeare's character count
+CHECKPOINT_BATCH = 4  # sequences per batch for a checkpoint that does not record its training batch size
 FORMATS = ("svg", "png", "dot")
 
 
@@ -38,6 +40,19 @@ def model_loss(model_name: str, seed: int = 0) -> tuple[Tensor, object]:
     return loss, model
 
 
+def checkpoint_loss(path: str | Path, seed: int = 0) -> tuple[Tensor, object]:
+    """A saved model and the loss of one random batch of its vocabulary at its full context: ``(loss, model)``.
+
+    ``path`` is any language-model checkpoint (``stepgrad train`` or ``stepgrad import``).
+    """
+    model, tokenizer, meta = load_model(path)
+    batch = (meta.get("train_config") or {}).get("batch_size", CHECKPOINT_BATCH)
+    T = model.context_size
+    idx = np.random.default_rng(seed).integers(0, tokenizer.vocab_size, (batch, T + 1))  # (B, T + 1)
+    _, loss = model(idx[:, :-1], idx[:, 1:])  # inputs (B, T), targets shifted by one
+    return loss, model
+
+
 def output_path(model_name: str, output: str | None, fmt: str | None) -> tuple[Path, str]:
     """Where to write and in which format: ``--format``, else the file's suffix, else svg."""
     suffix = Path(output).suffix.lstrip(".").lower() if output else ""
@@ -45,30 +60,32 @@ def output_path(model_name: str, output: str | None, fmt: str | None) -> tuple[P
     return Path(output or f"{model_name}-graph.{fmt}"), fmt
 
 
-def model_graph(model_name: str):
-    """The ``graphviz.Digraph`` of one batch's loss of a fresh ``model_name``, after backward."""
+def model_graph(model_name: str, checkpoint: str | Path | None = None):
+    """The ``graphviz.Digraph`` of one batch's loss of a fresh ``model_name`` (or of the model saved in
+    ``checkpoint``), after backward."""
     from engine.viz import draw_graph
 
-    loss, model = model_loss(model_name)
+    loss, model = checkpoint_loss(checkpoint) if checkpoint else model_loss(model_name)
     loss.name = "loss"
     loss.backward()
     return draw_graph(loss, params=model)
 
 
-def draw_model_graph(model_name: str, output: str | None = None, fmt: str | None = None) -> Path:
-    """Draw ``model_name``'s loss graph into a file; return the path written.
+def draw_model_graph(model_name: str, output: str | None = None, fmt: str | None = None,
+                     checkpoint: str | Path | None = None) -> Path:
+    """Draw ``model_name``'s loss graph (or that of the model in ``checkpoint``) into a file; return its path.
 
     Without Graphviz's ``dot`` program, svg and png fall back to the DOT text
     (``engine.viz.save_graph`` says so on stderr) and that path is returned.
     """
     from engine.viz import save_graph
 
-    path, fmt = output_path(model_name, output, fmt)
-    return Path(save_graph(model_graph(model_name), path, format=fmt))
+    path, fmt = output_path(Path(checkpoint).stem if checkpoint else model_name, output, fmt)
+    return Path(save_graph(model_graph(model_name, checkpoint), path, format=fmt))
 
 
 def main_graph(args) -> int:
     """Run ``stepgrad graph`` from parsed command-line ``args``; return the exit code."""
-    written = draw_model_graph(args.model, args.output, args.format)
+    written = draw_model_graph(args.model or "mlp", args.output, args.format, args.checkpoint)
     print(f"wrote {written}", file=sys.stdout)
     return 0

@@ -15,8 +15,8 @@ def main_export(args) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     out_name = result.ckpt.parent.name
-    print(f"next: copy the contents of {args.output} into a nanoGPT checkout (or export into it) and run "
-          f"python sample.py --out_dir={out_name} --device=cpu there")
+    print(f"next, in a nanoGPT checkout that holds these files (export into one, or copy {args.output}'s "
+          f"contents over one): python sample.py --out_dir={out_name} --device=cpu")
     return 0
 
 

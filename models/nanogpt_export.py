@@ -17,11 +17,11 @@ holds only tensors, dicts, lists, tuples, strings and numbers, so PyTorch's
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ import numpy as np
 
 from models.checkpoint import load_checkpoint
 from models.data import CharDataset, DataError, load_text
+from models.files import write_all_or_nothing
 from models.gpt_layout import state_shapes
 from models.nanogpt_format import CKPT_NAME, META_NAME, NanoGPTError, meta_for, model_args_for, require_torch
 from models.tokenizer import TokenizerError
@@ -150,7 +151,9 @@ def _saved_adamw(meta: dict, tensors: dict, names: set[str], notes: list[str]) -
         return None
     saved = unflatten_state_dict(tensors, meta["optimizer"])
     groups = saved.get("param_groups") if isinstance(saved, dict) else None
-    if not groups or not all(set(g.get("param_names", ())) <= names for g in groups):
+    named = all(len(g.get("param_names", ())) == len(g["params"]) and set(g.get("param_names", ())) <= names
+                for g in groups or ())
+    if not groups or not named:
         notes.append("the optimizer state starts fresh in nanoGPT (its parameters are not named as nanoGPT's)")
         return None
     return saved
@@ -183,6 +186,9 @@ def _data_bins(tokenizer, meta: dict, train_config: dict, data: str | None, data
         return {}
     try:
         text = load_text(source)
+        if data is None and hashlib.sha256(text.encode("utf-8")).hexdigest() != meta.get("data_sha256"):
+            notes.append(f"no train.bin/val.bin: {source} has changed since training (pass --data)")
+            return {}
         dataset = CharDataset(text, float(train_config.get("val_fraction", 0.1)), tokenizer, source=source)
     except (DataError, TokenizerError) as error:
         if data is not None:
@@ -191,51 +197,3 @@ def _data_bins(tokenizer, meta: dict, train_config: dict, data: str | None, data
         return {}
     return {data_dir / "train.bin": dataset.train.astype(np.uint16).tobytes(),
             data_dir / "val.bin": dataset.val.astype(np.uint16).tobytes()}
-
-
-def write_all_or_nothing(files: dict[Path, bytes]) -> None:
-    """Write every file or none: stage each next to its target, then rename them all into place.
-
-    Folders created on the way are removed again if anything fails before the renames.
-    """
-    created: list[Path] = []
-    staged: list[tuple[str, Path]] = []
-    try:
-        for path, content in files.items():
-            _make_dirs(path.parent, created)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, _new_file_mode())
-        for tmp, path in staged:
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        for folder in reversed(created):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
-        raise
-
-
-def _new_file_mode() -> int:
-    """The permissions ``open`` would give a new file (0o666 less the umask)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _make_dirs(folder: Path, created: list[Path]) -> None:
-    """``mkdir -p folder``, remembering which folders were new (outermost first)."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for path in reversed(missing):
-        path.mkdir()
-        created.append(path)

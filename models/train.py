@@ -31,7 +31,7 @@ import math
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -39,11 +39,12 @@ import numpy as np
 from tqdm import tqdm
 
 from engine import manual_seed, nn, no_grad
-from models.checkpoint import load_checkpoint
+from models.checkpoint import CheckpointError, load_checkpoint
 from models.data import CharDataset, DataError, load_text
+from models.init_from import InitSource, load_source
 from models.interrupt import DeferredInterrupt, TrainingInterrupted
 from models.metrics import MetricsWriter
-from models.registry import build_model
+from models.registry import MODELS, build_model
 from models.run_state import restore_run, save_run, saved_tokenizer
 from models.tokenizer import CharTokenizer, TokenizerError
 from models.train_config import (CHECKPOINT, TrainConfig, TrainError, check_config, make_config, make_optimizer,
@@ -87,7 +88,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     # ---- data: the text, its characters, train/val ids
     text = load_text(config.data)
     saved = load_checkpoint(checkpoint, expected_kind=config.model) if resume else None
-    tokenizer = saved_tokenizer(saved[1], checkpoint) if saved else CharTokenizer.from_text(text)
+    source = load_source(config.init_from) if config.init_from and not saved else None
+    if saved:
+        tokenizer = saved_tokenizer(saved[1], checkpoint)
+    else:
+        tokenizer = source.tokenizer if source else CharTokenizer.from_text(text)
     try:
         dataset = CharDataset(text, config.val_fraction, tokenizer, source=config.data)
     except TokenizerError as error:
@@ -97,8 +102,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
 
     # ---- initialise: model, optimizer, random streams (or restore them all), learning-rate schedule
     manual_seed(config.seed)
-    model_config = model_config_for(config, tokenizer.vocab_size)
+    model_config = _model_config(config, tokenizer.vocab_size, saved, source)
     model = build_model(config.model, model_config)
+    if source:
+        model.load_state_dict(source.model.state_dict())
     optimizer = make_optimizer(model, config)
     batch_rng = np.random.default_rng([config.seed, 1])
     step = 0
@@ -185,6 +192,25 @@ def evaluate(model: nn.Module, dataset: CharDataset, config: TrainConfig) -> flo
             total += model(x, y)[1].item()
     model.train()
     return total / config.eval_iters
+
+
+def _model_config(config: TrainConfig, vocab_size: int, saved: tuple[dict, dict] | None,
+                  source: InitSource | None):
+    """The model's config: the resumed checkpoint's, the --init-from model's (with this run's dropout),
+    else one from the run's size fields.
+
+    Saved configs keep fields the command line has no flag for (a GPT's ``bias``).
+    """
+    spec = MODELS[config.model]
+    if saved and isinstance(saved[1].get("model_config"), dict):
+        try:
+            return spec.config_cls(**saved[1]["model_config"])
+        except TypeError as error:
+            raise CheckpointError(f"the checkpoint's model config does not fit ({error})") from None
+    if source:
+        keep_dropout = config.dropout is None or "dropout" not in spec.config_fields()
+        return source.model.config if keep_dropout else replace(source.model.config, dropout=config.dropout)
+    return model_config_for(config, vocab_size)
 
 
 def prepare_out_dir(out: str | Path) -> Path:

@@ -75,6 +75,7 @@ class TrainConfig:
     betas: tuple[float, float] = GPT_RECIPE.betas
     val_fraction: float = GPT_RECIPE.val_fraction
     log_stats: bool = False
+    init_from: str | None = None  # a checkpoint whose weights (and sizes, vocabulary) start the run
 
 
 def make_config(model: str = "gpt", **given: Any) -> TrainConfig:

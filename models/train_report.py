@@ -25,6 +25,8 @@ def echo_line(line: str) -> None:
 def describe(config: TrainConfig, model, dataset: CharDataset, resume: bool, step: int) -> str:
     """The opening line: model and size, data, steps, batch and learning rates."""
     action = f"resuming at step {step} of {config.steps}" if resume else f"{config.steps} steps"
+    if config.init_from and not resume:
+        action += f" from the weights of {config.init_from}"
     return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.data}: "
             f"{len(dataset.train):,} train / {len(dataset.val):,} val characters, vocabulary "
             f"{dataset.tokenizer.vocab_size}; {action}, batch {config.batch_size} x {config.block_size}, "

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from models.files import atomic_write_bytes
+from models.files import atomic_write_bytes, write_all_or_nothing
 
 
 def test_atomic_write_bytes_replaces_content_and_keeps_permissions(tmp_path):
@@ -31,3 +31,19 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary_one(tmp_pat
         atomic_write_bytes(target, b"new")
     monkeypatch.undo()
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["file.bin"]
+
+
+def test_write_all_or_nothing_writes_every_file(tmp_path):
+    files = {tmp_path / "a" / "b" / "one.bin": b"1", tmp_path / "two.txt": b"22"}
+    write_all_or_nothing(files)
+    assert {path: path.read_bytes() for path in files} == files
+
+
+def test_write_all_or_nothing_leaves_nothing_when_one_file_fails(tmp_path):
+    (tmp_path / "old.txt").write_bytes(b"old")
+    (tmp_path / "blocker").write_bytes(b"a file where a folder is needed")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(OSError):
+        write_all_or_nothing({tmp_path / "new" / "deep" / "x.bin": b"x", tmp_path / "old.txt": b"new",
+                              tmp_path / "blocker" / "y.bin": b"y"})
+    assert sorted(tmp_path.rglob("*")) == before and (tmp_path / "old.txt").read_bytes() == b"old"

@@ -205,6 +205,19 @@ def test_cli_export_import_sample(stepgrad, trained, tmp_path):
     assert proc.returncode == 0 and len(proc.stdout) > 30, proc.stderr
 
 
+def test_cli_graph_explore_and_fine_tune_an_imported_model(stepgrad, exported, trained, tmp_path):
+    assert stepgrad("import", exported / "out-stepgrad" / "ckpt.pt", "-o", "back.safetensors").returncode == 0
+    proc = stepgrad("graph", "--checkpoint", "back.safetensors", "--format", "dot")
+    assert proc.returncode == 0 and "transformer.h.1" in (tmp_path / "back-graph.dot").read_text(), proc.stderr
+    proc = stepgrad("explore", "--checkpoint", "back.safetensors")
+    assert proc.returncode == 0, proc.stderr
+    assert "Backprop, step by step: back.safetensors" in (tmp_path / "backprop-back.html").read_text()
+    for source in ("back.safetensors", exported / "out-stepgrad" / "ckpt.pt"):
+        proc = stepgrad("train", "--init-from", source, "--data", trained[1], "--steps", "2", "--eval-interval", "0",
+                        "--no-progress", "--out", "ft")
+        assert proc.returncode == 0 and "from the weights of" in proc.stdout, proc.stderr
+
+
 def test_only_a_gpt_exports(stepgrad, tmp_path):
     (tmp_path / "c.txt").write_text(TEXT, encoding="utf-8")
     train(make_config("bigram", data=str(tmp_path / "c.txt"), out=str(tmp_path / "bg"), steps=2,
