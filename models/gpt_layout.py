@@ -2,8 +2,17 @@
 
 stepgrad's `GPT`, nanoGPT's `GPT` and Hugging Face's GPT-2 (after transposing its
 Conv1D weights and dropping the `transformer.` prefix it sometimes lacks) share it,
-so one table checks all three before any model is built.
+so one table checks all three before any model is built. `mask_bytes` is the memory
+stepgrad's GPT needs beyond the parameters, which a file's sizes must be checked against
+before a model is built from them.
 """
+
+MAX_MASK_BYTES = 2**30  # what a GPT built from a file may spend on its causal masks
+
+
+def mask_bytes(n_layer: int, block_size: int) -> int:
+    """Bytes of the (block_size, block_size) float32 causal mask that each of stepgrad's GPT layers keeps."""
+    return 4 * n_layer * block_size ** 2
 
 
 def state_shapes(args: dict) -> dict[str, tuple[int, ...]]:

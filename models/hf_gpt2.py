@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.gpt_layout import state_shapes
+from models.gpt_layout import MAX_MASK_BYTES, mask_bytes, state_shapes
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -61,6 +61,10 @@ def gpt2_config_fields(hf: dict) -> dict:
     for name, value in sizes.items():
         if type(value) is not int or value < 1:
             raise PretrainedError(f"config.json: {name} must be a positive integer, not {value!r}")
+    masks = mask_bytes(sizes["n_layer"], sizes["block_size"])
+    if masks > MAX_MASK_BYTES:
+        raise PretrainedError(f"config.json: n_positions {sizes['block_size']} with {sizes['n_layer']} layers needs "
+                              f"{masks / 2**30:.1f} GiB of causal masks in stepgrad (limit 1 GiB)")
     if sizes["n_embd"] % sizes["n_head"]:
         raise PretrainedError(f"config.json: n_embd {sizes['n_embd']} is not a multiple of n_head {sizes['n_head']}")
     activation = hf.get("activation_function", "gelu_new")

@@ -20,13 +20,12 @@ import numpy as np
 
 from models.checkpoint import save_checkpoint
 from models.gpt import GPT
-from models.gpt_layout import state_shapes
+from models.gpt_layout import MAX_MASK_BYTES, mask_bytes, state_shapes
 from models.nanogpt_format import (COMPILED_PREFIX, META_NAME, NanoGPTError, config_from_model_args,
                                    require_torch, tokenizer_from_meta)
 from models.safe_pickle import UnsafePickleError, load_plain_pickle
 from models.tokenizer import CharTokenizer
 
-MAX_MASK_BYTES = 2**30  # stepgrad keeps an explicit (block_size, block_size) causal mask per layer
 GPT2_VOCABS = (50257, 50304)  # GPT-2's BPE vocabulary and nanoGPT's padded size of it
 _MASK_KEY = re.compile(r"transformer\.h\.(\d+)\.attn\.bias")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -47,10 +46,10 @@ def read_nanogpt(ckpt: str | os.PathLike, meta: str | os.PathLike | None = None
     args = {name: getattr(config, name) for name in ("n_layer", "n_embd", "block_size", "bias", "vocab_size")}
     state = _state_dict(checkpoint.get("model"), ckpt)
     _check_keys_and_shapes(state, args, ckpt)
-    mask_bytes = 4 * config.n_layer * config.block_size ** 2
-    if mask_bytes > MAX_MASK_BYTES:
+    masks = mask_bytes(config.n_layer, config.block_size)
+    if masks > MAX_MASK_BYTES:
         raise NanoGPTError(f"{ckpt}: block_size {config.block_size} with {config.n_layer} layers needs "
-                           f"{mask_bytes / 2**30:.1f} GiB of causal masks in stepgrad (limit 1 GiB)")
+                           f"{masks / 2**30:.1f} GiB of causal masks in stepgrad (limit 1 GiB)")
     meta_path = Path(meta) if meta is not None else find_meta(ckpt, checkpoint)
     if meta_path is None:
         raise NanoGPTError(_no_meta_message(ckpt, checkpoint, config.vocab_size))

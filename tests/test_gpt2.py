@@ -124,6 +124,7 @@ def broken_folders(gpt2_dir, tmp_path):
     cases["relu"] = (folder("relu", {"activation_function": "relu"}), "is not a GELU")
     cases["sizes"] = (folder("sizes", {"n_embd": 64}), "has shape")
     cases["layers"] = (folder("layers", {"n_layer": 3}), "missing transformer.h.2.ln_1.weight")
+    cases["huge context"] = (folder("huge", {"n_positions": 10**6}), "GiB of causal masks")
     truncated = folder("truncated", {}, weights=False)
     data = (gpt2_dir / "model.safetensors").read_bytes()
     (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])

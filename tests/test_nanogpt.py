@@ -14,6 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install 'stepgrad[torch]')")
 
+from models.gpt_layout import state_shapes  # noqa: E402
 from models.nanogpt_export import export_nanogpt  # noqa: E402
 from models.nanogpt_import import import_nanogpt, read_nanogpt  # noqa: E402
 from models.train import make_config, train  # noqa: E402
@@ -274,6 +275,12 @@ def bad_files(exported, tmp_path):
     torch.save({"model": {}, "model_args": {"n_layer": 10**9, "n_head": 1, "n_embd": 1, "block_size": 1,
                                             "bias": False, "vocab_size": 1, "dropout": 0.0}}, tmp_path / "huge.pt")
     cases["huge n_layer"] = ("huge.pt", [], "holds only 0 tensors")
+    long_args = dict(n_layer=1, n_head=1, n_embd=1, block_size=40_000, bias=False, vocab_size=2, dropout=0.0)
+    wte = torch.zeros(2, 1)
+    state = {k: wte if k in ("transformer.wte.weight", "lm_head.weight") else torch.zeros(shape)
+             for k, shape in state_shapes(long_args).items()}
+    torch.save({"model": state, "model_args": long_args}, tmp_path / "long.pt")
+    cases["huge block_size"] = ("long.pt", [], "GiB of causal masks in stepgrad")
     return cases
 
 
