@@ -9,6 +9,8 @@ Groups:
   linreg      docs/linear-regression.md: the fitted lines and loss curves
   optimizers  docs/optimizers.md: optimizer paths on two test surfaces
   lm          docs/language-model.md: loss curves of the recorded runs in docs/results/
+  explorer    docs/watch-backprop.md: screenshots of the backprop explorer in headless Chromium,
+              taken by the driver the browser tests use (tests/explorer_browser.py)
 
 Every picture is drawn by the project's own code (`engine.viz.draw_graph`,
 `models.plots`, `optim.trajectories`) from runs made here, so the docs show what the
@@ -132,7 +134,44 @@ def lm():
     _written(path)
 
 
-GROUPS = {"graphs": graphs, "autodiff": autodiff, "linreg": linreg, "optimizers": optimizers, "lm": lm}
+#: (picture, example, which step: a function of the explorer's steps giving an index)
+EXPLORER_SHOTS = (
+    ("explorer_forward.png", "neuron", lambda steps: _find(steps, "forward", "n = add")),
+    ("explorer_backward.png", "neuron", lambda steps: _find(steps, "backward", "o (tanh) → n")),
+    ("explorer_broadcast.png", "linreg", lambda steps: _find(steps, "backward", "prediction (add) → theta0")),
+    ("explorer_update.png", "linreg", lambda steps: _find(steps, "update", "theta1")),
+    ("explorer_gpt.png", "gpt", lambda steps: _find(steps, "backward", "transformer.h.3.attn")),
+)
+
+
+def _find(steps, phase, title_start):
+    """The first step of `phase` whose title starts with `title_start`."""
+    return next(k for k, s in enumerate(steps) if s["phase"] == phase and s["title"].startswith(title_start))
+
+
+def explorer():
+    """The explorer pages of `stepgrad explore`, opened in headless Chromium at a telling step."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from explorer_browser import Browser, unavailable
+
+    from models.explore_cmd import example_explorer
+
+    reason = unavailable()
+    if reason:
+        print(f"explorer screenshots skipped: {reason}", file=sys.stderr)
+        return
+    with tempfile.TemporaryDirectory() as tmp, Browser(viewport={"width": 1280, "height": 760}) as browser:
+        for picture, example, which in EXPLORER_SHOTS:
+            ex = example_explorer(example)
+            page = browser.open(ex.save(Path(tmp) / f"{example}.html"))
+            page.go(which(ex.steps))
+            page.page.wait_for_timeout(300)  # let the highlight's fade finish
+            _written(page.screenshot(PICTURES / picture))
+            page.close()
+
+
+GROUPS = {"graphs": graphs, "autodiff": autodiff, "linreg": linreg, "optimizers": optimizers, "lm": lm,
+          "explorer": explorer}
 
 
 def main(argv):

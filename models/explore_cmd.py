@@ -64,7 +64,7 @@ def linreg_example() -> Example:
 
 
 def neuron_example() -> Example:
-    """One neuron, o = tanh(x1·w1 + x2·w2 + b), with micrograd's numbers, and one SGD step with momentum."""
+    """One neuron, o = tanh(x1·w1 + x2·w2 + b), with micrograd's numbers (forward and backward only)."""
     x1, x2 = Tensor(2.0, name="x1"), Tensor(0.0, name="x2")
     params = {"w1": Tensor(-3.0, requires_grad=True), "w2": Tensor(1.0, requires_grad=True),
               "b": Tensor(6.8813735870195432, requires_grad=True)}
@@ -76,7 +76,7 @@ def neuron_example() -> Example:
     n.name = "n"
     o = n.tanh()
     o.name = "o"
-    return Example("a single tanh neuron", o, params, optim.SGD(params.values(), lr=0.1, momentum=0.9))
+    return Example("a single tanh neuron", o, params)
 
 
 class TinyMLP(nn.Module):

@@ -110,8 +110,10 @@ def _box_step(box, rows, graph, layout, classes, depth):
         key = edge_key(layout, child, parent, row.index)
         if key and key not in edges:
             edges.append(key)
-        if layout.item_of(parent) is not box or parent.is_leaf:
-            totals[row.parent] = (parent, row.total)
+        there = layout.item_of(parent)
+        if there is not box or parent.is_leaf:
+            name = row.parent + (f", an output of {there.scope}" if isinstance(there, Box) and there is not box else "")
+            totals[name] = (parent, row.total)
     title = box.scope + (f" ({classes[box.scope]})" if classes.get(box.scope) else "")
     fields = [field(f"total at {name}", value=summary_value(total), tone="total") for name, (_, total) in totals.items()]
     grads = [[parent.key, summary_value(total)] for parent, total in totals.values() if layout.item_of(parent) is parent]
