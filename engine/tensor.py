@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from engine.display import tensor_html
 from engine.grad_mode import state
 
 _FLOAT32 = np.dtype(np.float32)
@@ -202,6 +203,11 @@ class Tensor:
         if self.data.dtype != _FLOAT32:
             extra = f", dtype={self.data.dtype}" + extra
         return f"Tensor({body}{extra})"
+
+    def _repr_html_(self):
+        """The tensor in a notebook: shape, dtype, how it was made, and its values (or a summary)."""
+        return tensor_html(self.data, self.requires_grad, None if self._ctx is None else self._ctx.op.name,
+                           self.name, self.grad is not None)
 
     def __len__(self):
         if self.data.ndim == 0:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.autograd import run_backward, toposort
+from engine.display import table_html
 from engine.ops.reduce import reduced_axes
 from engine.tensor import Tensor
 
@@ -114,16 +115,26 @@ class BackwardTrace:
     def __getitem__(self, i):
         return self.rows[i]
 
-    def __str__(self):
+    def _table(self):
+        """(caption, column names, rows of cells): what both the text and the HTML table show."""
         head = ("step", "node", "-> input", "upstream g", "local derivative", "contribution",
                 "total at input", "notes")
         body = [(str(r.step), f"{r.node} ({r.op})", r.parent, str(r.upstream), r.local, str(r.contribution),
                  str(r.total), "; ".join(r.notes)) for r in self.rows]
+        caption = f"backward from {self.root_label}, seeded with d {self.root_label}/d {self.root_label} = {self.seed}"
+        return caption, head, body
+
+    def __str__(self):
+        caption, head, body = self._table()
         widths = [max(len(row[i]) for row in [head] + body) for i in range(len(head))]
-        lines = [f"backward from {self.root_label}, seeded with d {self.root_label}/d {self.root_label} = {self.seed}"]
+        lines = [caption]
         for row in [head, tuple("-" * w for w in widths)] + body:
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         return "\n".join(lines)
+
+    def _repr_html_(self):
+        """The table in a notebook, as an HTML table."""
+        return table_html(*self._table())
 
     __repr__ = __str__
 

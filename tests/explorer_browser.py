@@ -55,6 +55,10 @@ class Browser:
         """The page at `path` (a file), loaded, as an `ExplorerPage`."""
         return ExplorerPage(self.context.new_page(), path)
 
+    def open_plain(self, path):
+        """A page without an explorer (e.g. notebook output), loaded, with its requests and errors watched."""
+        return ExplorerPage(self.context.new_page(), path, wait_for="body")
+
 
 # What the panel and the inspector show, read back from the page: [[label, shown]], where shown
 # is the list of value lines, or [[name, text]] of a summary, or the text of a text field.
@@ -76,7 +80,7 @@ class ExplorerPage:
     `index` picks the explorer when a page holds several.
     """
 
-    def __init__(self, page, path):
+    def __init__(self, page, path, wait_for=".sgx .sgx-step-title"):
         self.page = page
         self.requests, self.errors = [], []
         page.on("request", self._request)
@@ -84,7 +88,7 @@ class ExplorerPage:
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         started = time.perf_counter()
         page.goto(Path(path).resolve().as_uri())
-        page.wait_for_selector(".sgx .sgx-step-title")
+        page.wait_for_selector(wait_for)
         self.load_ms = (time.perf_counter() - started) * 1000
         self.index = 0
 

@@ -214,6 +214,53 @@ def test_explore_reads_the_graph_only():
     assert leaves[0].grad.item() == 6.0
 
 
+def _case_output(case):
+    rng = np.random.default_rng(0)
+    return case.fn(*[Tensor(a.make(rng, np.float64), requires_grad=True) for a in case.args])
+
+
+def _elementwise_cases():
+    """The op cases of elementwise ops whose last op is that op, without broadcasting."""
+    from op_cases import CASES
+
+    found = []
+    for case in CASES:
+        if case.op.elementwise:
+            out = _case_output(case)
+            if out._ctx.op is case.op and all(p.shape == out.shape for p in out._ctx.parents):
+                found.append(case)
+    return found
+
+
+@pytest.mark.parametrize("case", _elementwise_cases(), ids=lambda c: c.id)
+def test_an_elementwise_ops_local_derivative_is_the_diagonal_of_its_jacobian(case):
+    """What `Op.elementwise` promises the explorer: backward applied to ones is d out_i / d in_i,
+    and out_i does not depend on any other element."""
+    from engine.ops.base import Node
+    from engine.viz.explore.backward import local_value
+
+    out = _case_output(case)
+    node = out._ctx
+    for i, parent in enumerate(node.parents):
+        if not parent.requires_grad:
+            continue
+        row = type("Row", (), {"output_tensor": out, "index": i})()
+        shown = np.array([float(v) for line in local_value(row, 10**6)["lines"]
+                          for v in line.replace("[", "").replace("]", "").split(",") if v.strip()])
+        arrays = [p.data.copy() for p in node.parents]
+        jacobian = np.zeros((out.size, parent.size))
+        for j in range(parent.size):
+            moved = []
+            for h in (1e-6, -1e-6):
+                arrays[i].reshape(-1)[j] += h
+                moved.append(np.asarray(case.op.forward(Node(case.op, node.parents, node.attrs), *arrays,
+                                                        **node.attrs)).reshape(-1))
+                arrays[i].reshape(-1)[j] -= h
+            jacobian[:, j] = (moved[0] - moved[1]) / 2e-6
+        assert np.allclose(np.diag(jacobian), shown, rtol=2e-3, atol=2e-3), case.id
+        assert np.allclose(jacobian - np.diag(np.diag(jacobian)), 0, atol=1e-6), case.id
+
+
 # ------------------------------------------------------------------ the update phase
 
 OPTIMIZERS = {
@@ -433,6 +480,30 @@ def test_bad_input_is_one_clear_error():
     L, _ = _expression()
     with pytest.raises(ValueError, match="depth must be"):
         explore(L, depth=0)
+
+
+# ------------------------------------------------------------------ notebooks: Tensor and trace as HTML
+
+def test_a_tensor_shows_in_a_notebook_as_a_small_card():
+    x = Tensor([[1.0, -2.5], [3.0, 4.0]], requires_grad=True, name="<w>")
+    card = x._repr_html_()
+    assert "Tensor &lt;w&gt;" in card and "<w>" not in card
+    assert "shape (2, 2) · float32 · requires_grad" in card and "[[1, -2.5],\n [3, 4]]" in card
+    y = (x * 2.0).sum()
+    assert "grad_fn=sum" in y._repr_html_()
+    big = Tensor(np.arange(100, dtype=np.float32))._repr_html_()
+    assert "mean 49.5  std 28.87  min 0  max 99" in big and "98" not in big
+
+
+def test_a_trace_shows_in_a_notebook_as_its_table():
+    L, _ = _expression()
+    trace = trace_backward(L)
+    table = trace._repr_html_()
+    assert table.count("<tr>") == len(trace.rows) + 1                        # the header and one row per edge
+    assert "backward from L, seeded with d L/d L = 1" in table
+    for row in trace.rows:
+        assert f">{row.node} ({row.op})</td>" in table and f">{row.local}</td>" in table
+    assert str(trace).splitlines()[1].split()[:3] == ["step", "node", "->"]  # the text table is unchanged
 
 
 # ------------------------------------------------------------------ the command line

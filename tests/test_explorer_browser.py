@@ -209,3 +209,18 @@ def test_two_explorers_on_one_notebook_page_work_apart(browser, tmp_path):
     page.index = 1
     assert page.step == 2
     _clean(page)
+
+
+def test_a_tensor_and_a_trace_show_in_a_notebook(browser, tmp_path):
+    from engine import Tensor
+
+    a = Tensor([1.0, 2.0], requires_grad=True, name="a")
+    loss = (a * a).sum()
+    trace = trace_backward(loss)
+    notebook = tmp_path / "cells.html"
+    notebook.write_text(f"<!DOCTYPE html><meta charset='utf-8'><body>{a._repr_html_()}{trace._repr_html_()}",
+                        encoding="utf-8")
+    page = browser.open_plain(notebook)
+    assert page.page.locator("table tbody tr").count() == len(trace.rows)
+    assert "Tensor a" in page.page.inner_text("body") and "[1, 2]" in page.page.inner_text("body")
+    _clean(page)

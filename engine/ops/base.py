@@ -105,6 +105,8 @@ class Op:
 
     name = None
     uses_output = False  # True when backward reads `out`: editing it in place is then an error
+    elementwise = False  # True when output element i depends only on element i of each (broadcast) input:
+                         # the local derivative is then one number per element (backward applied to ones)
     inputs = ("x",)      # what the derivative texts call the inputs, in order
     derivatives = ()     # per input, d(output)/d(that input) in words: "d({a}*{b})/d{a} = {b}"
 

@@ -18,6 +18,7 @@ def _mask(cond, dtype):
 
 class Neg(Op):
     """-x"""
+    elementwise = True
     name = "neg"
     derivatives = ("d(-{x})/d{x} = -1",)
 
@@ -30,6 +31,7 @@ class Neg(Op):
 
 class Add(Op):
     """a + b"""
+    elementwise = True
     name = "add"
     inputs = ("a", "b")
     derivatives = ("d({a}+{b})/d{a} = 1", "d({a}+{b})/d{b} = 1")
@@ -43,6 +45,7 @@ class Add(Op):
 
 class Sub(Op):
     """a - b"""
+    elementwise = True
     name = "sub"
     inputs = ("a", "b")
     derivatives = ("d({a}-{b})/d{a} = 1", "d({a}-{b})/d{b} = -1")
@@ -56,6 +59,7 @@ class Sub(Op):
 
 class Mul(Op):
     """a * b"""
+    elementwise = True
     name = "mul"
     inputs = ("a", "b")
     derivatives = ("d({a}*{b})/d{a} = {b}", "d({a}*{b})/d{b} = {a}")
@@ -71,6 +75,7 @@ class Mul(Op):
 class Div(Op):
     """a / b"""
     uses_output = True
+    elementwise = True
     name = "div"
     inputs = ("a", "b")
     derivatives = ("d({a}/{b})/d{a} = 1/{b}", "d({a}/{b})/d{b} = -{a}/{b}²")
@@ -87,6 +92,7 @@ class Div(Op):
 
 class PowScalar(Op):
     """x ** p for a Python number p (x*x and x*x*x are far faster than numpy's power)."""
+    elementwise = True
     name = "pow_scalar"
 
     def derivative(ctx, index, names):
@@ -117,6 +123,7 @@ class PowScalar(Op):
 class Pow(Op):
     """a ** b with both tensors (d/db = a ** b * log a, defined for a > 0)."""
     uses_output = True
+    elementwise = True
     name = "pow"
     inputs = ("a", "b")
     derivatives = ("d({a}**{b})/d{a} = {b}·{a}**({b}-1)", "d({a}**{b})/d{b} = {a}**{b}·log {a}")
@@ -137,6 +144,7 @@ class Pow(Op):
 class Exp(Op):
     """e ** x"""
     uses_output = True
+    elementwise = True
     name = "exp"
     derivatives = ("d(exp {x})/d{x} = exp {x}",)
 
@@ -149,6 +157,7 @@ class Exp(Op):
 
 class Log(Op):
     """natural logarithm"""
+    elementwise = True
     name = "log"
     derivatives = ("d(log {x})/d{x} = 1/{x}",)
 
@@ -163,6 +172,7 @@ class Log(Op):
 class Tanh(Op):
     """hyperbolic tangent"""
     uses_output = True
+    elementwise = True
     name = "tanh"
     derivatives = ("d(tanh {x})/d{x} = 1 - tanh²{x}",)
 
@@ -176,6 +186,7 @@ class Tanh(Op):
 class Sigmoid(Op):
     """logistic sigmoid, as 0.5 * (1 + tanh(x / 2)): no overflow anywhere"""
     uses_output = True
+    elementwise = True
     name = "sigmoid"
     derivatives = ("dσ({x})/d{x} = σ({x})(1 - σ({x}))",)
 
@@ -191,6 +202,7 @@ class Sigmoid(Op):
 
 class Relu(Op):
     """max(x, 0)"""
+    elementwise = True
     name = "relu"
     derivatives = ("d relu({x})/d{x} = 1 where {x} > 0, else 0",)
 
@@ -205,6 +217,7 @@ class Relu(Op):
 class Sqrt(Op):
     """square root"""
     uses_output = True
+    elementwise = True
     name = "sqrt"
     derivatives = ("d√{x}/d{x} = 1/(2√{x})",)
 
@@ -218,6 +231,7 @@ class Sqrt(Op):
 
 class Abs(Op):
     """|x| (gradient sign(x), 0 at 0)"""
+    elementwise = True
     name = "abs"
     derivatives = ("d|{x}|/d{x} = sign({x})",)
 
@@ -269,6 +283,7 @@ def erf_array(x):
 
 class Erf(Op):
     """the error function (GELU's building block)"""
+    elementwise = True
     name = "erf"
     derivatives = ("d erf({x})/d{x} = 2/√π·exp(-{x}²)",)
 
@@ -282,6 +297,7 @@ class Erf(Op):
 
 class Maximum(Op):
     """elementwise max(a, b); where a == b each side gets half the gradient (as PyTorch)"""
+    elementwise = True
     name = "maximum"
     inputs = ("a", "b")
     derivatives = ("1 where {a} > {b} (½ at ties), else 0", "1 where {b} > {a} (½ at ties), else 0")
@@ -299,6 +315,7 @@ class Maximum(Op):
 
 class Where(Op):
     """cond ? a : b, elementwise (cond is a constant boolean array)"""
+    elementwise = True
     name = "where"
     inputs = ("a", "b")
     derivatives = ("1 where cond, else 0", "1 where not cond, else 0")

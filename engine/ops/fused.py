@@ -122,6 +122,7 @@ def gelu_cdf(x, density=None):
 
 class Gelu(FusedOp):
     """x * Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')"""
+    elementwise = True
     name = "gelu"
     derivatives = ("d gelu({x})/d{x} = Φ({x}) + {x}·φ({x})",)
 

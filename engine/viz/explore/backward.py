@@ -19,11 +19,6 @@ from engine.viz.explore.steps import field, step
 from engine.viz.explore.values import BUBBLE_VALUES, describe
 from engine.viz.labels import number, shape_text, values_lines
 
-# Ops whose derivative is elementwise: their backward rule applied to a gradient of ones
-# gives the local derivative itself, one number per element.
-ELEMENTWISE = {"neg", "add", "sub", "mul", "div", "pow", "exp", "log", "tanh", "sigmoid", "relu", "sqrt", "abs",
-               "erf", "gelu", "maximum", "where"}
-
 COLUMNS = ["node (op)", "→ input", "upstream g", "local derivative", "contribution", "total at input", "notes"]
 
 
@@ -43,12 +38,13 @@ def grad_value(array, max_values):
 def local_value(row, max_values):
     """The local derivative d node / d input as numbers, for elementwise ops (else None).
 
-    Computed by the op's own backward rule from a gradient of ones, so it is the
-    engine's derivative, in the output's (broadcast) shape.
+    For an elementwise op (`Op.elementwise`) the op's own backward rule applied to a
+    gradient of ones is the derivative itself, one number per element of the output's
+    (broadcast) shape.
     """
     out = row.output_tensor
     node = out._ctx
-    if node is None or node.op.name not in ELEMENTWISE or node.freed:
+    if node is None or not node.op.elementwise or node.freed:
         return None
     with no_grad():
         grads = node.op.backward(node, Tensor._wrap(np.ones(out.shape, dtype=out.dtype)), out)
