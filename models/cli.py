@@ -122,8 +122,7 @@ def _add_linreg(commands, parent: Parser) -> None:
     cmd.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), metavar="NAME",
                      help=f"update rule: {', '.join(OPTIMIZERS)} (default: sgd); newton reaches least "
                           "squares in one step")
-    cmd.add_argument("--lr", type=positive_float, metavar="LR",
-                     help="learning rate (default: 0.01; 1.0 for lbfgs and newton)")
+    cmd.add_argument("--lr", type=positive_float, metavar="LR", help=_linreg_lr_help())
     cmd.add_argument("--steps", type=positive_int, metavar="N",
                      help="number of steps (default: 1000; with --tol an upper limit, default 100000)")
     cmd.add_argument("--tol", type=positive_float, metavar="TOL",
@@ -133,6 +132,14 @@ def _add_linreg(commands, parent: Parser) -> None:
     cmd.add_argument("--out", metavar="DIR",
                      help="also write metrics.jsonl, loss.png and linreg.png (data and fitted lines) to DIR")
     cmd.set_defaults(handler=_run_linreg)
+
+
+def _linreg_lr_help() -> str:
+    from models.linreg_run import DEFAULT_LRS
+
+    rates = ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LRS.items())
+    return (f"learning rate (default per optimizer: {rates}; sgd's is the guide's, the others reach least "
+            "squares within 1000 steps)")
 
 
 def _train_defaults_text() -> str:
@@ -195,10 +202,14 @@ def _add_train(commands, parent: Parser) -> None:
     cmd.add_argument("--init-from", metavar="FILE",
                      help="start from the weights of a saved model (a stepgrad checkpoint, or a nanoGPT ckpt.pt): "
                           "its kind, sizes and vocabulary; fresh optimizer, step 0 (fine-tuning)")
-    cmd.add_argument("--resume", action="store_true",
+    run = cmd.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true",
                      help="continue the run saved in --out up to --steps (default: the saved run's), with "
                           "the saved settings; with the same --steps the losses are exactly those of an "
                           "uninterrupted run (a new --steps stretches the cosine schedule)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="start a new run in --out even if it holds another run: that run's checkpoint, "
+                          "metrics and loss curve are deleted first (without this, a new run refuses such a folder)")
     cmd.add_argument("--log-stats", action="store_true",
                      help="add the optimizer's per-parameter update statistics to metrics.jsonl "
                           "(key optim_stats)")
@@ -373,7 +384,7 @@ def _run_train(args) -> int:
         model = given.pop("model") or "gpt"
         config = make_config(model, out=out, **given)
     try:
-        train(config, resume=args.resume, progress=not args.no_progress)
+        train(config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
     except TrainingInterrupted as stop:
         print(f"{PROG}: interrupted at step {stop.step}; checkpoint saved; continue with: "
               f"{PROG} train --out {stop.out} --resume", file=sys.stderr)

@@ -55,7 +55,7 @@ def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: st
     config = make_config("gpt", data=data, out=str(out / "gpt"), steps=steps, lr=DEMO_LR, min_lr=DEMO_MIN_LR,
                          warmup_steps=min(DEMO_WARMUP, steps // 10), eval_interval=max(1, steps // 5),
                          eval_iters=eval_iters)
-    result = train(config, echo=echo)
+    result = train(config, echo=echo, overwrite=True)  # a new tour replaces the last one's run
     files["the GPT's training and validation loss"] = result.out / LOSS_PLOT
     files["one line per training step"] = result.out / METRICS
     files["the trained GPT (stepgrad sample --checkpoint ...)"] = result.out / CHECKPOINT

@@ -2,7 +2,9 @@
 
 `make_data` draws the example's points (x ~ U(0, 1), y = 2x + 1 + U(0, 1) noise, so the
 best line is near y = 2x + 1.5) and `least_squares` gives the exact answer to compare
-the trained thetas with.
+the trained thetas with.  The loss is quadratic in the thetas, so its Hessian is the same
+everywhere (`mse_hessian`), and plain gradient descent converges exactly when the
+learning rate is below 2 / its largest eigenvalue.
 """
 import numpy as np
 
@@ -38,3 +40,14 @@ def least_squares(x, y):
     design = np.stack([np.ones_like(x), x], axis=1)                   # (n, 2)
     (theta0, theta1), *_ = np.linalg.lstsq(design, y, rcond=None)
     return float(theta0), float(theta1)
+
+
+def mse_hessian(x):
+    """The Hessian of the mean squared error in (theta0, theta1): 2 * [[1, mean x], [mean x, mean x²]], (2, 2).
+
+    It depends on neither y nor the thetas: the loss is a quadratic in the thetas.  Plain
+    gradient descent converges exactly for learning rates below 2 / its largest eigenvalue.
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    return 2.0 * np.array([[1.0, x.mean()], [x.mean(), (x * x).mean()]])  # (2, 2)
+

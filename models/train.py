@@ -49,11 +49,12 @@ from models.run_state import restore_run, save_run, saved_tokenizer
 from models.tokenizer import CharTokenizer, TokenizerError
 from models.train_config import (CHECKPOINT, TrainConfig, TrainError, check_config, make_config, make_optimizer,
                                  model_config_for)
-from models.train_report import LOSS_PLOT, METRICS, describe, echo_line, plot_run, postfix
+from models.train_report import (DIVERGENCE_FACTOR, LOSS_PLOT, METRICS, describe, divergence_message, echo_line,
+                                  plot_run, postfix)
 from optim import clip_grad_norm_
 from optim.lr_scheduler import WarmupCosineLR
 
-__all__ = ["train", "evaluate", "prepare_out_dir", "TrainResult", "TrainConfig", "TrainError", "make_config",
+__all__ = ["train", "evaluate", "prepare_out_dir", "claim_out_dir", "TrainResult", "TrainConfig", "TrainError", "make_config",
            "TrainingInterrupted", "CHECKPOINT", "METRICS", "LOSS_PLOT"]
 
 
@@ -71,14 +72,18 @@ class TrainResult:
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
-          echo: Callable[[str], None] | None = None) -> TrainResult:
+          echo: Callable[[str], None] | None = None, overwrite: bool = False) -> TrainResult:
     """Train ``config.model`` on ``config.data`` until step ``config.steps``; see the module docstring.
 
-    ``resume=True`` continues from ``config.out/checkpoint.safetensors``.
-    ``progress`` shows a tqdm bar on stderr; ``echo`` prints the report lines
-    (default: stdout, around the bar).  Raises ``TrainingInterrupted`` after a
-    Ctrl-C (a checkpoint is written first), ``TrainError``, ``DataError`` or
-    ``CheckpointError`` for problems the user can fix.
+    ``resume=True`` continues from ``config.out/checkpoint.safetensors``.  A new
+    run refuses an output directory that holds another run's checkpoint unless
+    ``overwrite=True``, which deletes that run's files first.  ``progress`` shows
+    a tqdm bar on stderr; ``echo`` prints the report lines (default: stdout,
+    around the bar).  Raises ``TrainingInterrupted`` after a Ctrl-C (a
+    checkpoint is written first), ``TrainError``, ``DataError`` or
+    ``CheckpointError`` for problems the user can fix; a loss that is not finite
+    or above ``DIVERGENCE_FACTOR`` times ln(vocabulary size) is a ``TrainError``
+    saying what to try.
     """
     echo = echo or echo_line
     check_config(config)
@@ -114,10 +119,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     if step >= config.steps:
         echo(f"{checkpoint} is at step {step} already; pass a larger --steps to train on")
         return TrainResult(model, tokenizer, step, None, None, out, None)
-    if not resume and checkpoint.exists():
-        echo(f"note: starting a new run in {out}; its old checkpoint will be replaced (--resume continues it)")
     scheduler = WarmupCosineLR(optimizer, config.warmup_steps, decay_steps=config.steps, min_lr=config.min_lr,
                                last_epoch=step - 1)  # the lr of this step; a resumed run goes on where it was
+
+    if not resume:  # only now, when everything above has worked: a failed start leaves the old run alone
+        claim_out_dir(out, overwrite)
 
     def save() -> None:
         save_run(checkpoint, model, optimizer, batch_rng, step, config, model_config, tokenizer, data_sha256)
@@ -129,6 +135,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                disable=not progress, desc=config.model)
     loss_value = val_loss = None
     step_ms: list[float] = []
+    diverged_above = DIVERGENCE_FACTOR * max(math.log(tokenizer.vocab_size), 1.0)  # ln V: a uniform guess
     # a diverging run is caught by the finite-loss check, with one clear message, not numpy warnings
     with metrics, bar, DeferredInterrupt() as interrupt, np.errstate(invalid="ignore", over="ignore",
                                                                     divide="ignore"):
@@ -139,9 +146,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
             x, y = dataset.get_batch("train", config.batch_size, config.block_size, batch_rng)  # (B, T), (B, T)
             logits, loss = model(x, y)  # (B, T, vocab), ()
             loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise TrainError(f"the loss became {loss_value} at step {step + 1}; "
-                                 f"try a smaller --lr (now {config.lr:g})")
+            if not math.isfinite(loss_value) or loss_value > diverged_above:
+                raise TrainError(divergence_message(config, step + 1, loss_value, lr, tokenizer.vocab_size))
             optimizer.zero_grad()
             loss.backward()  # gradient
             if config.grad_clip > 0:
@@ -223,3 +229,15 @@ def prepare_out_dir(out: str | Path) -> Path:
     except OSError as error:
         raise TrainError(f"cannot write to output directory {path}: {error.strerror or error}") from None
     return path
+
+
+def claim_out_dir(out: Path, overwrite: bool) -> None:
+    """Make ``out`` ready for a new run: refuse another run's checkpoint there, or delete that run with ``overwrite``."""
+    checkpoint = out / CHECKPOINT
+    if not checkpoint.exists():
+        return
+    if not overwrite:
+        raise TrainError(f"{out} holds another run's {CHECKPOINT}; continue that run with --resume, replace it "
+                         f"with --overwrite, or choose another --out")
+    for name in (CHECKPOINT, METRICS, LOSS_PLOT):
+        (out / name).unlink(missing_ok=True)

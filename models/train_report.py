@@ -1,7 +1,8 @@
-"""What a training run tells the user: its opening line, the progress bar's fields, and ``loss.png``."""
+"""What a training run tells the user: its opening line, the progress bar's fields, why it stopped, ``loss.png``."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from models.train_config import TrainConfig
 
 METRICS = "metrics.jsonl"
 LOSS_PLOT = "loss.png"
+DIVERGENCE_FACTOR = 10.0  # a loss this many times ln(vocabulary size), a uniform guess's, has diverged
 
 
 def echo_line(line: str) -> None:
@@ -31,6 +33,21 @@ def describe(config: TrainConfig, model, dataset: CharDataset, resume: bool, ste
             f"{len(dataset.train):,} train / {len(dataset.val):,} val characters, vocabulary "
             f"{dataset.tokenizer.vocab_size}; {action}, batch {config.batch_size} x {config.block_size}, "
             f"{config.optimizer} lr {config.lr:g} -> {config.min_lr:g}")
+
+
+def divergence_message(config: TrainConfig, step: int, loss: float, lr: float, vocab_size: int) -> str:
+    """One line: the loss that stopped the run, at which step and rate, and the settings to try instead."""
+    if math.isfinite(loss):
+        what = (f"the loss reached {loss:.4g} at step {step}, over {DIVERGENCE_FACTOR:g} times the "
+                f"{math.log(vocab_size):.3g} of a uniform guess among {vocab_size} characters")
+    else:
+        what = f"the loss became {loss} at step {step}"
+    tries = [f"a smaller --lr (this run's is {config.lr:g}; try {config.lr / 10:g})"]
+    if config.grad_clip <= 0:
+        tries.append("--grad-clip 1 to bound each update")
+    tries.append(f"a longer warm-up (--warmup-steps {max(2 * config.warmup_steps, 100)})")
+    return (f"{what} (learning rate {lr:.3g} at that step): the updates are too large; start again "
+            f"(--overwrite) with {', or '.join(tries)}")
 
 
 def postfix(loss: float, lr: float, val_loss: float | None) -> dict[str, str]:

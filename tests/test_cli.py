@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from models.linreg import least_squares, make_data
-from models.linreg_run import run_linreg
+from models.linreg_run import DEFAULT_LRS, Diverged, run_linreg
 from models.metrics import read_metrics
 from optim import OPTIMIZERS
 
@@ -76,6 +76,11 @@ def numpy_gradient_descent(x, y, lr, steps):
     return theta0, theta1
 
 
+def numpy_mse(x, y, theta0, theta1):
+    err = theta0 + theta1 * x - y  # (100,)
+    return float((err * err).mean())
+
+
 def test_linreg_default_run_matches_handwritten_gradient_descent(stepgrad):
     proc = stepgrad("linreg")
     assert proc.returncode == 0, proc.stderr
@@ -85,6 +90,54 @@ def test_linreg_default_run_matches_handwritten_gradient_descent(stepgrad):
     expected = numpy_gradient_descent(x, y, 0.01, 1000)
     assert thetas(proc.stdout, r"sgd \(1000 steps\)") == pytest.approx(expected, abs=2e-5)
     assert thetas(proc.stdout, "least squares") == pytest.approx(least_squares(x, y), abs=1e-6)
+
+
+def test_linreg_loss_lines_say_which_loss_each_is(stepgrad):
+    """'step 1000 loss' is the loss update 1000 starts from; 'final loss' the one after it: both labelled."""
+    proc = stepgrad("linreg")
+    assert proc.returncode == 0, proc.stderr
+    x, y = make_data(100, 0)
+    first = re.search(r"^step +100  loss (\d\.\d+)  \(the loss this step starts from, before its update\)$",
+                      proc.stdout, re.MULTILINE)
+    assert first, proc.stdout
+    assert float(first.group(1)) == pytest.approx(numpy_mse(x, y, *numpy_gradient_descent(x, y, 0.01, 99)), abs=2e-6)
+    last = re.search(r"^step +1000  loss (\d\.\d+)$", proc.stdout, re.MULTILINE)
+    assert float(last.group(1)) == pytest.approx(numpy_mse(x, y, *numpy_gradient_descent(x, y, 0.01, 999)), abs=2e-6)
+    final = re.search(r"^final loss (\d\.\d+)  \(after update 1000, at the thetas below\)$", proc.stdout,
+                      re.MULTILINE)
+    assert final, proc.stdout
+    assert float(final.group(1)) == pytest.approx(numpy_mse(x, y, *numpy_gradient_descent(x, y, 0.01, 1000)),
+                                                  abs=2e-6)
+    assert float(final.group(1)) < float(last.group(1))
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_linreg_divergence_stops_naming_the_stable_limit_from_the_data(stepgrad, seed):
+    proc = stepgrad("linreg", "--lr", "1.0", "--steps", "200", "--seed", seed)
+    x, _ = make_data(100, seed)
+    x = x.astype(np.float64)
+    lambda_max = np.linalg.eigvalsh(2 * np.array([[1, x.mean()], [x.mean(), (x * x).mean()]]))[-1]
+    assert_one_line_error(proc, "the loss diverged with sgd at lr 1:", f"stable only for lr < 2/lambda_max = "
+                          f"{2 / lambda_max:.3f}", "try a smaller --lr (sgd's default is 0.01)")
+    assert "nan" not in proc.stdout and "final loss" not in proc.stdout
+
+
+@pytest.mark.filterwarnings("error")  # no numpy overflow warning on the way
+@pytest.mark.parametrize("lr, diverges", [(0.78, False), (0.79, True)])
+def test_linreg_divergence_limit_is_sharp(lr, diverges):
+    """2/lambda_max = 0.783 on the seed's data: just below it converges, just above it is stopped."""
+    if diverges:
+        with pytest.raises(Diverged, match="past 1000x its start"):
+            run_linreg("sgd", lr=lr, echo=lambda line: None)
+    else:
+        assert run_linreg("sgd", lr=lr, echo=lambda line: None).final_loss == pytest.approx(0.094033, abs=1e-6)
+
+
+def test_linreg_non_finite_loss_is_one_line_and_no_numpy_warning(stepgrad):
+    proc = stepgrad("linreg", "--lr", "1e30")
+    assert_one_line_error(proc, "from 7.043 to inf in 1 step (not a finite number)")
+    proc = stepgrad("linreg", "--optimizer", "lbfgs", "--lr", "50")
+    assert_one_line_error(proc, "the loss diverged with lbfgs at lr 50", "lbfgs's default is 1")
 
 
 def test_linreg_with_tol_stops_near_least_squares_and_reports_the_step_count(stepgrad):
@@ -106,11 +159,26 @@ def test_linreg_newton_lands_on_least_squares_in_one_step(stepgrad, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_every_optimizer_fits_the_line(name):
-    lr = 0.5 if name == "adagrad" else None  # Adagrad's shrinking steps need a larger start
-    result = run_linreg(name, lr=lr, steps=300, echo=lambda line: None)
+def test_every_optimizer_fits_the_line_at_its_default_lr(name):
+    result = run_linreg(name, steps=300, echo=lambda line: None)
     assert result.steps == 300 and len(result.losses) == 301
     assert result.losses[0] > 7 and result.final_loss < 0.13  # least squares: 0.094
+
+
+@pytest.mark.parametrize("name", sorted(set(OPTIMIZERS) - {"sgd"}))
+def test_default_lr_reaches_least_squares_in_the_default_steps(name):
+    """Within 1000 steps each default gets the loss to least squares' (AdamW: to its weight-decayed minimum)."""
+    x, y = make_data(100, 0)
+    result = run_linreg(name, echo=lambda line: None)
+    assert result.final_loss == pytest.approx(numpy_mse(x, y, *least_squares(x, y)), abs=2e-5)
+
+
+def test_linreg_help_states_each_optimizers_default_lr_and_sgd_keeps_the_guides(stepgrad):
+    assert DEFAULT_LRS["sgd"] == 0.01 and set(DEFAULT_LRS) == set(OPTIMIZERS)
+    help_text = " ".join(stepgrad("linreg", "--help").stdout.split())
+    assert "default per optimizer: " + ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LRS.items()) in help_text
+    proc = stepgrad("linreg", "--optimizer", "adam", "--steps", "1")
+    assert f"adam, lr {DEFAULT_LRS['adam']:g}, 1 step" in proc.stdout
 
 
 # ------------------------------------------------------------------ train, sample, resume
@@ -159,6 +227,28 @@ def test_ctrl_c_saves_and_resume_continues_exactly(stepgrad, tmp_path, corpus, e
     split_losses = [r["loss"] for r in read_metrics(metrics)]
     assert split_losses == [r["loss"] for r in read_metrics(tmp_path / "whole" / "metrics.jsonl")]
     assert len(split_losses) == 4000
+
+
+def test_a_new_run_refuses_a_folder_holding_another_runs_checkpoint(stepgrad, tmp_path, corpus):
+    first = stepgrad("train", *TINY_BIGRAM, "--data", corpus, "--steps", "4", "--out", "run")
+    assert first.returncode == 0, first.stderr
+    saved = (tmp_path / "run" / "checkpoint.safetensors").read_bytes()
+    again = stepgrad("train", *TINY_BIGRAM, "--data", corpus, "--steps", "2", "--out", "run")
+    assert_one_line_error(again, "run holds another run's checkpoint.safetensors", "--resume", "--overwrite")
+    assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == saved
+    assert len(read_metrics(tmp_path / "run" / "metrics.jsonl")) == 4
+
+    replaced = stepgrad("train", *TINY_BIGRAM, "--data", corpus, "--steps", "2", "--out", "run", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
+    both = stepgrad("train", "--out", "run", "--resume", "--overwrite")
+    assert both.returncode == 2 and "not allowed with argument --resume" in both.stderr
+
+
+def test_train_divergence_is_one_line_saying_what_to_try(stepgrad, corpus):
+    proc = stepgrad("train", *TINY_BIGRAM, "--data", corpus, "--steps", "20", "--optimizer", "sgd", "--lr", "1e5",
+                    "--warmup-steps", "0", "--min-lr", "0", "--grad-clip", "0", "--out", "run")
+    assert_one_line_error(proc, "uniform guess", "the updates are too large", "try 10000", "--grad-clip 1")
 
 
 # ------------------------------------------------------------------ bad input

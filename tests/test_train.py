@@ -205,9 +205,26 @@ def test_log_stats_records_the_optimizer_step_per_parameter(tmp_path, corpus):
 
 @pytest.mark.filterwarnings("error")
 def test_a_diverging_loss_stops_the_run(tmp_path, corpus):
-    with pytest.raises(TrainError, match="the loss became nan at step 2"):
+    with pytest.raises(TrainError, match="the loss became nan at step 2 .*: the updates are too large; start again "
+                                         r"\(--overwrite\) with a smaller --lr"):
         run(make_config("bigram", data=corpus, out=str(tmp_path), steps=5, grad_clip=0, weight_decay=0,
                         lr=float("inf")))
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("grad_clip", [0.0, 1.0])
+def test_a_loss_past_ten_uniform_guesses_stops_the_run_saying_what_to_try(tmp_path, corpus, grad_clip):
+    config = make_config("bigram", data=corpus, out=str(tmp_path), steps=20, optimizer="sgd", lr=1e5, min_lr=0,
+                         warmup_steps=0, weight_decay=0, grad_clip=grad_clip)
+    with pytest.raises(TrainError) as stopped:
+        run(config)
+    message = str(stopped.value)
+    vocab = len(set(CORPUS))
+    assert f"over 10 times the {math.log(vocab):.3g} of a uniform guess among {vocab} characters" in message
+    assert "a smaller --lr (this run's is 100000; try 10000)" in message
+    assert ("--grad-clip 1 to bound each update" in message) == (grad_clip == 0)
+    assert "a longer warm-up (--warmup-steps 100)" in message and "\n" not in message
+    assert len(losses(tmp_path)) < 20
 
 
 def test_evaluate_scores_the_same_batches_every_time(tmp_path, corpus):
