@@ -25,7 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
-MAX_SECONDS_PER_PAGE = 10.0
+MAX_SECONDS_PER_PAGE = 10.0  # of this process's CPU time: the machine may be shared, wall time is not ours
 
 
 @dataclass
@@ -91,7 +91,7 @@ def page_id(path):
 def test_code_blocks_run_and_print_what_the_page_shows(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__docs__"}
-    start = time.perf_counter()
+    start = time.process_time()
     for block in read_blocks(page):
         where = f"{page_id(page)}:{block.line}"
         if block.lang == "python" and "no-run" not in block.flags:
@@ -110,8 +110,8 @@ def test_code_blocks_run_and_print_what_the_page_shows(page, tmp_path, monkeypat
             assert normalize(out.getvalue()) == normalize(block.output), (
                 f"{where}: the output shown on the page differs from what the code prints:\n"
                 f"{out.getvalue()}")
-    elapsed = time.perf_counter() - start
-    assert elapsed < MAX_SECONDS_PER_PAGE, f"{page_id(page)}: code blocks took {elapsed:.1f} s"
+    elapsed = time.process_time() - start
+    assert elapsed < MAX_SECONDS_PER_PAGE, f"{page_id(page)}: code blocks took {elapsed:.1f} s of CPU"
 
 
 def test_every_stepgrad_command_in_the_docs_parses():
