@@ -14,7 +14,7 @@ class _State:
     def __init__(self):
         self.grad_enabled = True  # record ops into the graph
         self.anomaly = False      # check every forward and backward result for NaN/inf
-        self.scope = ""           # dotted name of the nn.Module currently running
+        self.scope = ""           # dotted name of the nn.Module (or name_scope) currently running
 
 
 state = _State()
@@ -70,3 +70,22 @@ def detect_anomaly():
         yield
     finally:
         state.anomaly = saved
+
+
+@contextlib.contextmanager
+def name_scope(name):
+    """Tag the ops recorded inside with `name`, so that pictures frame them in a box titled `name`.
+
+    `with name_scope("mse"): loss = F.mse_loss(pred, y)` draws the loss's ops inside
+    a frame titled `mse`, as a module's ops are framed by its name. Inside a
+    module's forward the scope nests under the module's dotted name (`attn.mse`).
+    """
+    name = str(name)
+    if not name or "." in name:
+        raise ValueError(f"name_scope: a name is one word without dots, not {name!r}")
+    saved = state.scope
+    state.scope = f"{saved}.{name}" if saved else name
+    try:
+        yield
+    finally:
+        state.scope = saved

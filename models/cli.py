@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 from models.checkpoint import CheckpointError
 from models.data import DataError
+from models.graph_cmd import GraphError, main_graph
 from models.hf_gpt2 import PretrainedError
 from models.init_from import InitFromError
 from models.metrics import MetricsError
@@ -39,7 +40,7 @@ from optim import OPTIMIZERS
 
 PROG = "stepgrad"
 USER_ERRORS = (DataError, CheckpointError, TokenizerError, TrainError, MetricsError, PretrainedError, InitFromError,
-               OSError)
+               GraphError, OSError)
 DEFAULT_TRAIN_OUT = "stepgrad-out"
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -75,6 +76,19 @@ nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _number(float, lambda v: v > 0, "a positive number")
 nonneg_float = _number(float, lambda v: v >= 0, "a number >= 0")
 probability = _number(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
+
+
+def graph_depth(text: str):
+    """``stepgrad graph --depth``: 'auto', 'all' (every op: None) or a whole number >= 1."""
+    if text in ("auto", "all"):
+        return None if text == "all" else text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'auto', 'all' or a positive integer")
+    return value
 
 
 # ------------------------------------------------------------ the parser
@@ -249,13 +263,18 @@ def _add_sample(commands, parent: Parser) -> None:
 def _add_graph(commands, parent: Parser) -> None:
     cmd = _command(
         commands, "graph", parent,
-        "[--model {linreg,bigram,mlp,gpt} | --checkpoint FILE] [-o FILE] [--format svg|png|dot]",
+        "[--model {linreg,bigram,mlp,gpt} | --checkpoint FILE] [-o FILE] [--format svg|png|dot] "
+        "[--view forward|backward] [--check] [--depth auto|all|N] [--max-nodes N]",
         "draw the computation graph of a model's loss",
-        "Build a small model, run one batch through it, compute the loss, call backward and\n"
-        "draw the recorded graph: one box per op (its name and output shape), the parameters\n"
-        "as labelled leaves. --checkpoint draws a saved model instead (one random batch of its\n"
-        "vocabulary). Needs Graphviz's 'dot' program for svg and png.",
-        f"{PROG} graph --model mlp -o mlp.svg")
+        "Build a small model, run one batch through it, compute the loss and draw the\n"
+        "recorded graph: one box per op (its name and output shape), the parameters as\n"
+        "labelled leaves, modules as frames or, when the graph is big, collapsed into boxes.\n"
+        "--checkpoint draws a saved model instead (one random batch of its vocabulary).\n"
+        "The forward view is drawn after backward (parameters show their .grad); the backward\n"
+        "view labels every arrow with the gradient it carries. A PNG, which cannot be zoomed,\n"
+        "collapses modules until its text is readable on a screen (unless --depth is given).\n"
+        "Needs Graphviz's 'dot' program for svg and png.",
+        f"{PROG} graph --model linreg --view backward --check -o linreg.svg")
     source = cmd.add_mutually_exclusive_group()
     source.add_argument("--model", choices=["linreg", *MODELS], help="which fresh model (default: mlp)")
     source.add_argument("--checkpoint", metavar="FILE",
@@ -263,6 +282,17 @@ def _add_graph(commands, parent: Parser) -> None:
     cmd.add_argument("-o", "--output", metavar="FILE", help="output file (default: MODEL-graph.FORMAT)")
     cmd.add_argument("--format", choices=["svg", "png", "dot"],
                      help="picture format (default: from the file name, else svg)")
+    cmd.add_argument("--view", choices=["forward", "backward"], default="forward",
+                     help="forward: data flowing to the loss, values and .grad; backward: arrows reversed, each "
+                          "labelled with the gradient it carries (default: forward)")
+    cmd.add_argument("--check", action="store_true",
+                     help="check every parameter's gradient against float64 central differences and colour it "
+                          "green, orange or red by the relative error")
+    cmd.add_argument("--depth", type=graph_depth, default="auto", metavar="auto|all|N",
+                     help="collapse each module N dotted names deep into one box; all: draw every op; auto: every "
+                          "op if that makes at most 60 nodes, else as deep as stays within 60 (default: auto)")
+    cmd.add_argument("--max-nodes", type=positive_int, default=300, metavar="N",
+                     help="refuse to draw more nodes than this (default: 300)")
     cmd.set_defaults(handler=_run_graph)
 
 
@@ -412,8 +442,6 @@ def _run_sample(args) -> int:
 
 
 def _run_graph(args) -> int:
-    from models.graph_cmd import main_graph
-
     return main_graph(args)
 
 

@@ -6,7 +6,8 @@
 2. a short GPT run (nanoGPT's CPU recipe at ``DEFAULT_STEPS`` steps instead of
    2000) on tiny Shakespeare, with a progress bar;
 3. a sample of the text the GPT writes now;
-4. a picture of the computation graph of one GPT training step;
+4. pictures of the computation graph of one GPT training step (an SVG, and a PNG whose
+   text stays readable);
 
 then a list of every file written.
 """
@@ -21,7 +22,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from models.explore_cmd import example_explorer
-from models.graph_cmd import model_graph
+from models.graph_cmd import draw_model_graph
 from models.linreg_run import run_linreg
 from models.train import CHECKPOINT, LOSS_PLOT, METRICS, make_config, prepare_out_dir, train
 from models.trained import default_prompt
@@ -67,11 +68,9 @@ def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: st
     files["that sample"] = result.out / "sample.txt"
 
     _section(echo, "4/4", "the computation graph of one GPT training step (modules drawn as boxes)")
-    from engine.viz import save_graph
-
-    graph = model_graph("gpt")
-    files["the GPT's graph (zoom in: it is a vector picture)"] = Path(save_graph(graph, out / "gpt-graph.svg"))
-    files["the GPT's graph as an image"] = Path(save_graph(graph, out / "gpt-graph.png"))
+    files["the GPT's graph (zoom in: it is a vector picture)"] = draw_model_graph("gpt", out / "gpt-graph.svg")[0]
+    files["the GPT's graph as an image, blocks collapsed so its text stays readable"] = draw_model_graph(
+        "gpt", out / "gpt-graph.png")[0]
 
     _summary(echo, out, files, time.perf_counter() - started, result.out / CHECKPOINT)
     return files

@@ -7,7 +7,9 @@ standard-library corpus.
 
 import os
 import re
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -322,6 +324,10 @@ def test_every_command_has_help_with_an_example(stepgrad):
 
 # ------------------------------------------------------------------ pictures and the demo
 
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
+
+
+@needs_dot
 def test_graph_writes_each_format(stepgrad, tmp_path):
     assert stepgrad("graph", "--model", "linreg", "-o", "lin.svg").returncode == 0
     assert "<svg" in (tmp_path / "lin.svg").read_text()
@@ -330,6 +336,46 @@ def test_graph_writes_each_format(stepgrad, tmp_path):
     assert stepgrad("graph", "--model", "gpt", "-o", "gpt.dot").returncode == 0
     dot = (tmp_path / "gpt.dot").read_text()
     assert dot.startswith("digraph") and "cross_entropy" in dot
+
+
+def test_graph_of_linreg_names_x_and_y_and_frames_the_loss_as_mse(stepgrad, tmp_path):
+    assert stepgrad("graph", "--model", "linreg", "-o", "lin.dot").returncode == 0
+    dot = (tmp_path / "lin.dot").read_text()
+    for name in ("x", "y", "theta0", "theta1", "prediction"):
+        assert f"<B>{name}</B>" in dot, name
+    frame = dot[dot.index("subgraph cluster_"):]
+    assert 'label=<<B>mse</B>>' in frame and "<B>loss</B> = <B>mul</B>" in frame  # the loss sits in the frame
+    assert "<B>sub</B>" in frame and "<B>sum</B>" in frame
+
+
+def test_graph_options_view_check_depth_and_max_nodes(stepgrad, tmp_path):
+    assert stepgrad("graph", "--model", "linreg", "--view", "backward", "--check", "-o", "b.dot").returncode == 0
+    backward = (tmp_path / "b.dot").read_text()
+    assert "backward view" in backward and backward.count("grad check: ok") == 2 and "grad check: wrong" not in backward
+    assert "sum to ()" in backward
+    assert stepgrad("graph", "--model", "gpt", "--depth", "1", "-o", "g1.dot").returncode == 0
+    assert "collapsed at depth=1 " in (tmp_path / "g1.dot").read_text()
+    assert stepgrad("graph", "--model", "mlp", "--depth", "all", "-o", "all.dot").returncode == 0
+    assert "collapsed" not in (tmp_path / "all.dot").read_text()
+    too_many = stepgrad("graph", "--model", "gpt", "--depth", "all", "--max-nodes", "50", "-o", "x.dot")
+    assert_one_line_error(too_many, "the gpt graph would have 90 nodes, more than --max-nodes 50",
+                          "--depth 3 gives 14", "raise --max-nodes")
+    bad = stepgrad("graph", "--depth", "0")
+    assert bad.returncode == 2 and "argument --depth: '0' is not 'auto', 'all' or a positive integer" in bad.stderr
+
+
+@needs_dot
+def test_a_whole_gpt_is_svg_by_default_and_a_png_only_at_a_readable_depth(stepgrad, tmp_path):
+    svg = stepgrad("graph", "--model", "gpt")
+    assert svg.returncode == 0 and svg.stdout.strip() == "wrote gpt-graph.svg"
+    assert "automatically collapsed at depth=4" in (tmp_path / "gpt-graph.svg").read_text()
+    png = stepgrad("graph", "--model", "gpt", "-o", "gpt.png")
+    assert png.returncode == 0, png.stderr
+    assert "modules collapsed at depth 3 so that its text stays readable" in png.stdout
+    width, height = struct.unpack(">II", (tmp_path / "gpt.png").read_bytes()[16:24])
+    assert min(1920 / width, 1080 / height) >= 0.6  # shown whole on a 1920x1080 screen, shrunk to 60% at most
+    small = stepgrad("graph", "--model", "linreg", "-o", "lin.png")
+    assert small.stdout.strip() == "wrote lin.png"  # already readable: drawn as it is
 
 
 def test_optimizers_picture(stepgrad, tmp_path):

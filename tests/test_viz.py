@@ -7,9 +7,11 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from engine import Tensor, manual_seed, nn, randn
+from engine import Tensor, manual_seed, name_scope, nn, randn
+from engine.autograd import toposort
 from engine.ops import Op
 from engine.viz import GraphTooLarge, draw_graph, save_graph
+from engine.viz.labels import attrs_text
 from engine.viz.style import CHECK_LEVELS, REDUCE_COLOR, ROLE_COLORS
 
 
@@ -155,6 +157,54 @@ def test_auto_depth_collapses_only_big_graphs():
     src = draw_graph(loss, params=net, max_nodes=20).source
     assert "automatically collapsed at depth=" in src
     assert len(_node_labels(src)) <= 20
+
+
+def test_node_limit_error_carries_the_count_at_each_depth():
+    net, loss = _net_loss()
+    with pytest.raises(GraphTooLarge) as err:
+        draw_graph(loss, params=net, depth=None, max_nodes=10)
+    assert err.value.max_nodes == 10 and err.value.count == len(_node_labels(draw_graph(loss, depth=None).source))
+    assert sorted(err.value.depths) == [1, 2, 3, 4] and all(n > 0 for n in err.value.depths.values())
+
+
+class _Scored(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 2)
+
+    def forward(self, x, y):
+        with name_scope("mse"):
+            d = self.proj(x) - y
+            return (d * d).mean()
+
+
+def test_name_scope_frames_its_ops_under_its_title_nested_in_modules():
+    x = Tensor(np.ones((3, 2), dtype=np.float32), name="x")
+    w = Tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    with name_scope("score"):
+        loss = (x * w).sum()
+    assert loss._ctx.scope == "score" and "<B>score</B>" in draw_graph(loss, params={"w": w}).source
+    holder = nn.Sequential(_Scored())
+    out = holder[0](Tensor(np.ones((5, 4), dtype=np.float32)), Tensor(np.zeros((5, 2), dtype=np.float32)))
+    assert out._ctx.scope == "0.mse"
+    scopes = {t._ctx.op.name: t._ctx.scope for t in toposort([out]) if t._ctx is not None}
+    assert scopes["sub"] == "0.mse" and scopes["linear"] == "0.proj"  # a module called inside keeps its own name
+    with pytest.raises(ValueError, match="one word without dots"):
+        with name_scope("a.b"):
+            pass
+
+
+def test_long_op_arguments_wrap_instead_of_being_cut():
+    attrs = {"targets": np.zeros(768, dtype=np.int64), "reduction": "mean", "ignore_index": -100,
+             "label_smoothing": 0.0, "a_very_long_argument_name_that_fills_a_whole_line": "x" * 60}
+    lines = attrs_text(attrs).splitlines()
+    assert len(lines) >= 3 and "…" not in "".join(lines)
+    assert all(len(line) <= 44 for line in lines)
+    assert " ".join(lines).replace("  ", " ").startswith("targets=array(768,), reduction='mean', ignore_index=-100,")
+    assert "".join(lines).count("x") >= 60  # the long value is broken across lines, all of it kept
+    t = Tensor(np.zeros((2, 3), dtype=np.float32), requires_grad=True)
+    loss = t.sum(axis=(0, 1), keepdims=True).mean()
+    assert "…" not in draw_graph(loss).source
 
 
 def test_same_graph_same_dot_text():

@@ -5,7 +5,7 @@ Four examples, from micrograd-sized to a whole GPT training step:
 - linreg: theta0 + theta1 * x with a mean squared error on 5 points, forward and backward;
 - gpt_block: one transformer block of models.GPT, attention spelled out in primitive ops;
 - gpt_step: a whole GPT forward pass and loss at the CLI's default sizes, at default settings
-  (modules collapsed automatically), and at depth=3 for a one-screen overview.
+  (modules collapsed automatically) as an SVG, and at depth=3 as a one-screen PNG overview.
 """
 import os
 import sys
@@ -85,8 +85,7 @@ def main():
     save_graph(draw_graph(out_, params=block), out("gpt_block.png"))
     loss, model = gpt_step()
     dot = draw_graph(loss, params=model)
-    save_graph(dot, out("gpt_step.svg"))
-    save_graph(dot, out("gpt_step.png"))
+    save_graph(dot, out("gpt_step.svg"))  # zoomable; as a PNG this tall picture's text would be unreadable
     save_graph(draw_graph(loss, params=model, depth=3), out("gpt_step_depth3.png"))
     print(f"wrote the pictures to {HERE}")
 

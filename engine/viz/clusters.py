@@ -12,7 +12,15 @@ from engine.viz.graph import GNode
 
 
 class GraphTooLarge(ValueError):
-    """The picture would have more nodes than `max_nodes`; the message says which depth fits."""
+    """The picture would have more nodes than `max_nodes`; the message says which depth fits.
+
+    `count` is the picture's node count, `max_nodes` the limit, and `depths` maps each
+    depth= to the node count it would give.
+    """
+
+    def __init__(self, message, count, max_nodes, depths):
+        super().__init__(message)
+        self.count, self.max_nodes, self.depths = count, max_nodes, depths
 
 
 @dataclass(eq=False)
@@ -104,11 +112,12 @@ def node_count(graph, depth):
 
 
 def _too_large(graph, count, max_nodes):
-    deepest = max_depth(graph)
-    options = [f"depth={d}: {node_count(graph, d)} nodes" for d in range(1, deepest + 1)]
+    depths = {d: node_count(graph, d) for d in range(1, max_depth(graph) + 1)}
+    options = [f"depth={d}: {n} nodes" for d, n in depths.items()]
     hint = (f"collapse modules into boxes with depth= ({', '.join(options)}) or raise max_nodes"
             if options else "raise max_nodes (no op ran inside an nn.Module, so depth= cannot group it)")
-    return GraphTooLarge(f"the picture would have {count} nodes, more than max_nodes={max_nodes}: {hint}")
+    return GraphTooLarge(f"the picture would have {count} nodes, more than max_nodes={max_nodes}: {hint}",
+                         count, max_nodes, depths)
 
 
 AUTO_NODES = 60  # depth='auto' aims at pictures of at most this many nodes

@@ -6,6 +6,7 @@ line breaks become `<BR/>`, other control characters are shown as `\\xNN`.
 Backslashes and braces need nothing in HTML-like labels and are kept as they are.
 """
 import html
+import textwrap
 
 import numpy as np
 
@@ -49,8 +50,12 @@ def values_lines(a):
     return [" ".join(line.split()) for line in text.splitlines()]
 
 
-def attrs_text(attrs, limit=44):
-    """The op's non-tensor arguments in one short line (arrays as their shape)."""
+def attrs_text(attrs, width=44):
+    """The op's non-tensor arguments (arrays as their shape), wrapped into lines of at most `width` characters.
+
+    Lines break after the commas between arguments; an argument longer than a line
+    is broken inside. Nothing is cut off.
+    """
     parts = []
     for k, v in attrs.items():
         if isinstance(v, np.ndarray):
@@ -62,8 +67,7 @@ def attrs_text(attrs, limit=44):
         else:
             v = repr(v)
         parts.append(f"{k}={v}")
-    text = ", ".join(parts)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return "\n".join(textwrap.wrap(", ".join(parts), width, break_on_hyphens=False))
 
 
 def cell(content, bgcolor=None, align="CENTER", size=None, color=None, bold=False, face=None, port=None):
