@@ -5,7 +5,8 @@
 
 Groups:
   graphs      docs/pictures/make_graph_pictures.py (the model graphs of docs/graphs.md)
-  autodiff    the small expression of docs/autodiff.md: forward and backward views
+  autodiff    the small expression of docs/autodiff.md: forward and backward views, and every
+              node's gradient kept with retain_grad()
   linreg      docs/linear-regression.md: the fitted lines and loss curves
   optimizers  docs/optimizers.md: optimizer paths on two test surfaces
   lm          docs/language-model.md: loss curves of the recorded runs in docs/results/
@@ -54,15 +55,21 @@ def autodiff_expression():
 
 
 def autodiff():
-    """The forward view after backward (values and .grad) and the backward view (edge gradients)."""
+    """The forward view (values), the backward view (edge gradients), and after backward with
+    retain_grad() on the intermediate nodes (every node's value and .grad)."""
     from engine import Tensor
+    from engine.autograd import toposort
     from engine.viz import draw_graph, save_graph
 
     L = autodiff_expression()
-    backward_view = draw_graph(L, view="backward")            # before backward frees the graph
-    L.backward()
     _written(save_graph(draw_graph(L), PICTURES / "autodiff_expression.png"))
-    _written(save_graph(backward_view, PICTURES / "autodiff_backward.png"))
+    _written(save_graph(draw_graph(L, view="backward"), PICTURES / "autodiff_backward.png"))
+    L = autodiff_expression()
+    for node in toposort([L]):
+        if node.grad_fn is not None:
+            node.retain_grad()
+    L.backward()
+    _written(save_graph(draw_graph(L), PICTURES / "autodiff_retain_grad.png"))
 
     x = Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], name="x")
     w = Tensor([0.5, -1.0, 2.0], requires_grad=True, name="w")
