@@ -213,9 +213,9 @@ def test_cli_graph_explore_and_fine_tune_an_imported_model(stepgrad, exported, t
     proc = stepgrad("explore", "--checkpoint", "back.safetensors")
     assert proc.returncode == 0, proc.stderr
     assert "Backprop, step by step: back.safetensors" in (tmp_path / "backprop-back.html").read_text()
-    for source in ("back.safetensors", exported / "out-stepgrad" / "ckpt.pt"):
+    for out, source in (("ft", "back.safetensors"), ("ft-pt", exported / "out-stepgrad" / "ckpt.pt")):
         proc = stepgrad("train", "--init-from", source, "--data", trained[1], "--steps", "2", "--eval-interval", "0",
-                        "--no-progress", "--out", "ft")
+                        "--no-progress", "--out", out)
         assert proc.returncode == 0 and "from the weights of" in proc.stdout, proc.stderr
 
 
