@@ -9,6 +9,7 @@
     stepgrad demo                       all of the above in under three minutes
     stepgrad export --to nanogpt ...    a GPT checkpoint as a nanoGPT run (ckpt.pt, meta.pkl)
     stepgrad import CKPT -o F           a nanoGPT ckpt.pt as a stepgrad checkpoint
+    stepgrad exercise N FILE            check your solution to exercise N of docs/exercises.md
 
 Every problem the user can fix ends the program with one line
 ``stepgrad: error: ...`` and exit status 1 (argparse's usage errors: 2);
@@ -96,7 +97,8 @@ def graph_depth(text: str):
 def build_parser() -> Parser:
     """The ``stepgrad`` argument parser with all subcommands."""
     parser = Parser(
-        prog=PROG, usage=f"{PROG} {{linreg,train,sample,graph,optimizers,explore,demo,export,import}} ...",
+        prog=PROG,
+        usage=f"{PROG} {{linreg,train,sample,graph,optimizers,explore,demo,export,import,exercise}} ...",
         description="stepgrad: a from-scratch autodiff engine on numpy, its optimizers, a tiny "
                     "character-level GPT and pictures of computation graphs. New here? Run "
                     "'stepgrad demo'.",
@@ -113,6 +115,7 @@ def build_parser() -> Parser:
     _add_demo(commands, debug)
     _add_export(commands, debug)
     _add_import(commands, debug)
+    _add_exercise(commands, debug)
     return parser
 
 
@@ -387,6 +390,23 @@ def _add_import(commands, parent: Parser) -> None:
     cmd.set_defaults(handler=_run_import)
 
 
+def _add_exercise(commands, parent: Parser) -> None:
+    from models.exercises import EXERCISES
+
+    listing = "\n".join(f"  {n}  {module.TITLE}" for n, module in EXERCISES.items())
+    cmd = _command(
+        commands, "exercise", parent, "N FILE",
+        "check your solution to an exercise of docs/exercises.md",
+        "Run exercise N's check on FILE, your Python file: it prints 'pass' and what it\n"
+        "checked, or 'not yet' and the one thing to fix next (exit status 1). The exercises\n"
+        "(docs/exercises.md has each one's task and starting code):\n" + listing,
+        f"{PROG} exercise 1 softplus.py")
+    cmd.add_argument("number", type=int, choices=list(EXERCISES), metavar="N",
+                     help=f"the exercise: {', '.join(map(str, EXERCISES))}")
+    cmd.add_argument("file", metavar="FILE", help="your solution, a Python file")
+    cmd.set_defaults(handler=_run_exercise)
+
+
 # ------------------------------------------------------------ the commands
 
 def _run_linreg(args) -> int:
@@ -476,6 +496,12 @@ def _run_export(args) -> int:
     from models.nanogpt_cmd import main_export
 
     return main_export(args)
+
+
+def _run_exercise(args) -> int:
+    from models.exercise_cmd import main_exercise
+
+    return main_exercise(args)
 
 
 def _run_import(args) -> int:

@@ -54,8 +54,10 @@ from models.train_report import (DIVERGENCE_FACTOR, LOSS_PLOT, METRICS, describe
 from optim import clip_grad_norm_
 from optim.lr_scheduler import WarmupCosineLR
 
-__all__ = ["train", "evaluate", "prepare_out_dir", "claim_out_dir", "TrainResult", "TrainConfig", "TrainError", "make_config",
-           "TrainingInterrupted", "CHECKPOINT", "METRICS", "LOSS_PLOT"]
+__all__ = [
+    "train", "evaluate", "prepare_out_dir", "claim_out_dir", "TrainResult", "TrainConfig", "TrainError",
+    "make_config", "TrainingInterrupted", "CHECKPOINT", "METRICS", "LOSS_PLOT",
+]
 
 
 @dataclass
@@ -232,7 +234,7 @@ def prepare_out_dir(out: str | Path) -> Path:
 
 
 def claim_out_dir(out: Path, overwrite: bool) -> None:
-    """Make ``out`` ready for a new run: refuse another run's checkpoint there, or delete that run with ``overwrite``."""
+    """Make ``out`` ready for a new run: refuse another run's checkpoint there, or with ``overwrite`` delete it."""
     checkpoint = out / CHECKPOINT
     if not checkpoint.exists():
         return

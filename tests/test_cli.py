@@ -316,7 +316,7 @@ def test_usage_errors_exit_2_with_usage_and_one_line(stepgrad, args, problem):
 
 
 def test_every_command_has_help_with_an_example(stepgrad):
-    for command in ("linreg", "train", "sample", "graph", "optimizers", "explore", "demo"):
+    for command in ("linreg", "train", "sample", "graph", "optimizers", "explore", "demo", "exercise"):
         proc = stepgrad(command, "--help")
         assert proc.returncode == 0 and "example: stepgrad " + command in proc.stdout, command
     assert "converged: |loss - previous loss| < TOL" in " ".join(stepgrad("linreg", "--help").stdout.split())

@@ -3,11 +3,14 @@ their links resolve, and the generated reference matches the live packages.
 
 Conventions (stated for writers in docs/index.md):
 - every ```python block of a page runs, in order, in one namespace per page, in a
-  temporary working directory; ```python no-run blocks are skipped;
+  temporary working directory; ```python no-run blocks are skipped; a
+  ```python file=NAME block is a file for the reader to save: it is written to NAME
+  in that directory, not run;
 - a ```text block right after a code block (only blank lines between) is that block's
   output: the test compares it with what the code printed;
 - a ```bash line that starts with `stepgrad` must parse with the command line's own
-  parser, and runs (its output compared) when a ```text block follows it.
+  parser, and runs (its output compared) when a ```text block follows it; it must exit
+  with status 0, or N in a ```bash exit=N block.
 """
 import contextlib
 import importlib.util
@@ -83,6 +86,11 @@ def stepgrad_commands(block):
     return cmds
 
 
+def flag_value(block, name):
+    """The value of a `name=value` flag after a block's fence (None without one)."""
+    return next((flag.split("=", 1)[1] for flag in block.flags if flag.startswith(name + "=")), None)
+
+
 def page_id(path):
     return str(path.relative_to(ROOT))
 
@@ -94,6 +102,10 @@ def test_code_blocks_run_and_print_what_the_page_shows(page, tmp_path, monkeypat
     start = time.process_time()
     for block in read_blocks(page):
         where = f"{page_id(page)}:{block.line}"
+        saved_as = flag_value(block, "file")
+        if block.lang == "python" and saved_as:
+            Path(saved_as).write_text(block.text, encoding="utf-8")
+            continue
         if block.lang == "python" and "no-run" not in block.flags:
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
@@ -101,9 +113,10 @@ def test_code_blocks_run_and_print_what_the_page_shows(page, tmp_path, monkeypat
         elif block.lang == "bash" and block.output is not None:
             out = io.StringIO()
             from models.cli import main
+            status = int(flag_value(block, "exit") or 0)
             with contextlib.redirect_stdout(out):
                 for argv in stepgrad_commands(block):
-                    assert main(argv) == 0, f"{where}: stepgrad {' '.join(argv)} failed"
+                    assert main(argv) == status, f"{where}: stepgrad {' '.join(argv)} did not exit with {status}"
         else:
             continue
         if block.output is not None:
