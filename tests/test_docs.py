@@ -103,7 +103,8 @@ def test_code_blocks_run_and_print_what_the_page_shows(page, tmp_path, monkeypat
     for block in read_blocks(page):
         where = f"{page_id(page)}:{block.line}"
         saved_as = flag_value(block, "file")
-        if block.lang == "python" and saved_as:
+        if block.lang == "python" and saved_as:  # a file's text: saved in the page's directory, never run
+            Path(saved_as).parent.mkdir(parents=True, exist_ok=True)
             Path(saved_as).write_text(block.text, encoding="utf-8")
             continue
         if block.lang == "python" and "no-run" not in block.flags:
