@@ -13,6 +13,20 @@ class BigramConfig:
     """Sizes of a `Bigram` model."""
     vocab_size: int
 
+    def parameter_shapes(self):
+        """(name, shape) of each parameter of the model, in `state_dict` order, without building it."""
+        yield "table", (self.vocab_size, self.vocab_size)
+
+    def num_parameters(self):
+        """How many numbers the model holds."""
+        return self.vocab_size * self.vocab_size
+
+    def activation_numbers(self, batch_size, block_size):
+        """About how many numbers a training step on (batch_size, block_size) ids keeps at its peak, besides
+        the parameters and their gradients: the logits, their softmax and gradients, 5 per vocabulary entry
+        (measured; `models.sizes`)."""
+        return batch_size * block_size * 5 * self.vocab_size
+
 
 class Bigram(LanguageModel):
     """A table of next-character logits: row i holds the logits of what follows token i.

@@ -19,21 +19,26 @@ Every problem the user can fix ends the program with one line
 from __future__ import annotations
 
 import argparse
-import math
 import os
+import signal
 import sys
 import textwrap
-from typing import Callable, Sequence
+from typing import Sequence
 
+import numpy as np
+
+from engine.files import FormatError
 from models.checkpoint import CheckpointError
-from models.data import DataError
+from models.data import MAX_DATA_BYTES, DataError
 from models.graph_cmd import GraphError, main_graph
 from models.hf_gpt2 import PretrainedError
 from models.init_from import InitFromError
+from models.interrupt import Terminated, TrainingInterrupted, terminate_like_interrupt
 from models.metrics import MetricsError
 from models.registry import MODELS
+from models.rules import NONNEG_FLOAT, NONNEG_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY
+from models.sizes import SizeError
 from models.tokenizer import TokenizerError
-from models.interrupt import TrainingInterrupted
 from models.train import train
 from models.train_config import (LM_OPTIMIZERS, MODEL_DEFAULTS, TrainConfig, TrainError, config_from_checkpoint,
                                  make_config)
@@ -41,9 +46,9 @@ from optim import OPTIMIZERS
 
 PROG = "stepgrad"
 USER_ERRORS = (DataError, CheckpointError, TokenizerError, TrainError, MetricsError, PretrainedError, InitFromError,
-               GraphError, OSError)
+               GraphError, SizeError, FormatError, OSError)
 DEFAULT_TRAIN_OUT = "stepgrad-out"
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,27 +62,6 @@ class Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------ argument types
-
-def _number(kind: type, test: Callable[[float], bool], rule: str) -> Callable[[str], float]:
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}") from None
-        if not (math.isfinite(value) and test(value)):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}")
-        return value
-
-    parse.__name__ = rule  # argparse names the type in some messages
-    return parse
-
-
-positive_int = _number(int, lambda v: v > 0, "a positive integer")
-nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number(float, lambda v: v > 0, "a positive number")
-nonneg_float = _number(float, lambda v: v >= 0, "a number >= 0")
-probability = _number(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
-
 
 def graph_depth(text: str):
     """``stepgrad graph --depth``: 'auto', 'all' (every op: None) or a whole number >= 1."""
@@ -139,13 +123,13 @@ def _add_linreg(commands, parent: Parser) -> None:
     cmd.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), metavar="NAME",
                      help=f"update rule: {', '.join(OPTIMIZERS)} (default: sgd); newton reaches least "
                           "squares in one step")
-    cmd.add_argument("--lr", type=positive_float, metavar="LR", help=_linreg_lr_help())
-    cmd.add_argument("--steps", type=positive_int, metavar="N",
+    cmd.add_argument("--lr", type=POSITIVE_FLOAT, metavar="LR", help=_linreg_lr_help())
+    cmd.add_argument("--steps", type=POSITIVE_INT, metavar="N",
                      help="number of steps (default: 1000; with --tol an upper limit, default 100000)")
-    cmd.add_argument("--tol", type=positive_float, metavar="TOL",
+    cmd.add_argument("--tol", type=POSITIVE_FLOAT, metavar="TOL",
                      help="stop once a step changes the loss by less than TOL (converged: "
                           "|loss - previous loss| < TOL) and report the step count (default: off)")
-    cmd.add_argument("--seed", type=nonneg_int, default=0, metavar="N", help="seed of the data set (default: 0)")
+    cmd.add_argument("--seed", type=NONNEG_INT, default=0, metavar="N", help="seed of the data set (default: 0)")
     cmd.add_argument("--out", metavar="DIR",
                      help="also write metrics.jsonl, loss.png and linreg.png (data and fitted lines) to DIR")
     cmd.set_defaults(handler=_run_linreg)
@@ -195,27 +179,27 @@ def _add_train(commands, parent: Parser) -> None:
                      help="a UTF-8 text file, or 'shakespeare' for tiny Shakespeare (downloaded once and "
                           "cached; offline, Python's own source code is used instead) (default: shakespeare)")
     cmd.add_argument("--out", metavar="DIR", help=f"output directory (default: {DEFAULT_TRAIN_OUT})")
-    cmd.add_argument("--steps", type=positive_int, metavar="N", help="train until this step (default: per model)")
-    cmd.add_argument("--seed", type=nonneg_int, metavar="N",
+    cmd.add_argument("--steps", type=POSITIVE_INT, metavar="N", help="train until this step (default: per model)")
+    cmd.add_argument("--seed", type=NONNEG_INT, metavar="N",
                      help="seed of weights, dropout and batches (default: 1337)")
-    cmd.add_argument("--batch-size", type=positive_int, metavar="N", help="sequences per step")
-    cmd.add_argument("--block-size", type=positive_int, metavar="N",
+    cmd.add_argument("--batch-size", type=POSITIVE_INT, metavar="N", help="sequences per step")
+    cmd.add_argument("--block-size", type=POSITIVE_INT, metavar="N",
                      help="characters per sequence; the context length of mlp and gpt")
-    cmd.add_argument("--n-layer", type=positive_int, metavar="N", help="transformer blocks (gpt)")
-    cmd.add_argument("--n-head", type=positive_int, metavar="N", help="attention heads per block (gpt)")
-    cmd.add_argument("--n-embd", type=positive_int, metavar="N", help="embedding width (mlp, gpt)")
-    cmd.add_argument("--n-hidden", type=positive_int, metavar="N", help="hidden units (mlp)")
-    cmd.add_argument("--dropout", type=probability, metavar="P", help="dropout probability (gpt)")
+    cmd.add_argument("--n-layer", type=POSITIVE_INT, metavar="N", help="transformer blocks (gpt)")
+    cmd.add_argument("--n-head", type=POSITIVE_INT, metavar="N", help="attention heads per block (gpt)")
+    cmd.add_argument("--n-embd", type=POSITIVE_INT, metavar="N", help="embedding width (mlp, gpt)")
+    cmd.add_argument("--n-hidden", type=POSITIVE_INT, metavar="N", help="hidden units (mlp)")
+    cmd.add_argument("--dropout", type=PROBABILITY, metavar="P", help="dropout probability (gpt)")
     cmd.add_argument("--optimizer", choices=list(LM_OPTIMIZERS), metavar="NAME",
                      help=f"update rule: {', '.join(LM_OPTIMIZERS)} (default: adamw)")
-    cmd.add_argument("--lr", type=positive_float, metavar="LR", help="peak learning rate")
-    cmd.add_argument("--min-lr", type=nonneg_float, metavar="LR", help="learning rate at the last step")
-    cmd.add_argument("--warmup-steps", type=nonneg_int, metavar="N", help="steps of linear warm-up")
-    cmd.add_argument("--weight-decay", type=nonneg_float, metavar="WD", help="weight decay on matrices (0: off)")
-    cmd.add_argument("--grad-clip", type=nonneg_float, metavar="NORM", help="clip the gradient norm to this (0: off)")
-    cmd.add_argument("--eval-interval", type=nonneg_int, metavar="N",
+    cmd.add_argument("--lr", type=POSITIVE_FLOAT, metavar="LR", help="peak learning rate")
+    cmd.add_argument("--min-lr", type=NONNEG_FLOAT, metavar="LR", help="learning rate at the last step")
+    cmd.add_argument("--warmup-steps", type=NONNEG_INT, metavar="N", help="steps of linear warm-up")
+    cmd.add_argument("--weight-decay", type=NONNEG_FLOAT, metavar="WD", help="weight decay on matrices (0: off)")
+    cmd.add_argument("--grad-clip", type=NONNEG_FLOAT, metavar="NORM", help="clip the gradient norm to this (0: off)")
+    cmd.add_argument("--eval-interval", type=NONNEG_INT, metavar="N",
                      help="evaluate on the val split every N steps and after the last one (0: never)")
-    cmd.add_argument("--eval-iters", type=positive_int, metavar="N", help="val batches per evaluation")
+    cmd.add_argument("--eval-iters", type=POSITIVE_INT, metavar="N", help="val batches per evaluation")
     cmd.add_argument("--init-from", metavar="FILE",
                      help="start from the weights of a saved model (a stepgrad checkpoint, or a nanoGPT ckpt.pt): "
                           "its kind, sizes and vocabulary; fresh optimizer, step 0 (fine-tuning)")
@@ -230,6 +214,8 @@ def _add_train(commands, parent: Parser) -> None:
     cmd.add_argument("--log-stats", action="store_true",
                      help="add the optimizer's per-parameter update statistics to metrics.jsonl "
                           "(key optim_stats)")
+    cmd.add_argument("--max-data-mb", type=POSITIVE_FLOAT, default=MAX_DATA_BYTES / 1e6, metavar="MB",
+                     help=f"refuse a --data file larger than this many megabytes (default: {MAX_DATA_BYTES / 1e6:g})")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     cmd.set_defaults(handler=_run_train)
 
@@ -254,19 +240,19 @@ def _add_sample(commands, parent: Parser) -> None:
                           "or the first character of the vocabulary if it has none)")
     cmd.add_argument("--ids", metavar="IDS",
                      help="with --pretrained: prompt token ids, e.g. '15496 11'; prints token ids")
-    cmd.add_argument("--tokens", type=nonneg_int, default=500, metavar="N",
+    cmd.add_argument("--tokens", type=NONNEG_INT, default=500, metavar="N",
                      help="tokens to generate: characters, or BPE tokens with --pretrained (default: 500)")
-    cmd.add_argument("--temperature", type=nonneg_float, default=1.0, metavar="T",
+    cmd.add_argument("--temperature", type=NONNEG_FLOAT, default=1.0, metavar="T",
                      help="below 1 more predictable, above 1 more random, 0 always the likeliest (default: 1)")
-    cmd.add_argument("--top-k", type=positive_int, metavar="K", help="sample only among the K likeliest characters")
-    cmd.add_argument("--seed", type=nonneg_int, metavar="N", help="seed for reproducible text (default: random)")
+    cmd.add_argument("--top-k", type=POSITIVE_INT, metavar="K", help="sample only among the K likeliest characters")
+    cmd.add_argument("--seed", type=NONNEG_INT, metavar="N", help="seed for reproducible text (default: random)")
     cmd.set_defaults(handler=_run_sample)
 
 
 def _add_graph(commands, parent: Parser) -> None:
     cmd = _command(
         commands, "graph", parent,
-        "[--model {linreg,bigram,mlp,gpt} | --checkpoint FILE] [-o FILE] [--format svg|png|dot] "
+        "[--model {linreg,bigram,mlp,gpt} | --checkpoint FILE] [-o FILE] [--format svg|png|pdf|dot] "
         "[--view forward|backward] [--check] [--depth auto|all|N] [--max-nodes N]",
         "draw the computation graph of a model's loss",
         "Build a small model, run one batch through it, compute the loss and draw the\n"
@@ -283,8 +269,8 @@ def _add_graph(commands, parent: Parser) -> None:
     source.add_argument("--checkpoint", metavar="FILE",
                         help="draw the model saved in a checkpoint (from train or import) instead")
     cmd.add_argument("-o", "--output", metavar="FILE", help="output file (default: MODEL-graph.FORMAT)")
-    cmd.add_argument("--format", choices=["svg", "png", "dot"],
-                     help="picture format (default: from the file name, else svg)")
+    cmd.add_argument("--format", choices=["svg", "png", "pdf", "dot"],
+                     help="picture format (default: from the file name's suffix, else svg)")
     cmd.add_argument("--view", choices=["forward", "backward"], default="forward",
                      help="forward: data flowing to the loss, values and .grad; backward: arrows reversed, each "
                           "labelled with the gradient it carries (default: forward)")
@@ -294,7 +280,7 @@ def _add_graph(commands, parent: Parser) -> None:
     cmd.add_argument("--depth", type=graph_depth, default="auto", metavar="auto|all|N",
                      help="collapse each module N dotted names deep into one box; all: draw every op; auto: every "
                           "op if that makes at most 60 nodes, else as deep as stays within 60 (default: auto)")
-    cmd.add_argument("--max-nodes", type=positive_int, default=300, metavar="N",
+    cmd.add_argument("--max-nodes", type=POSITIVE_INT, default=300, metavar="N",
                      help="refuse to draw more nodes than this (default: 300)")
     cmd.set_defaults(handler=_run_graph)
 
@@ -308,8 +294,8 @@ def _add_optimizers(commands, parent: Parser) -> None:
         "contour lines.",
         f"{PROG} optimizers -o optimizers.png")
     cmd.add_argument("-o", "--output", metavar="FILE", default="optimizers.png",
-                     help="picture file; the suffix picks the format (default: optimizers.png)")
-    cmd.add_argument("--steps", type=positive_int, default=500, metavar="N",
+                     help="picture file; the suffix picks the format, png without one (default: optimizers.png)")
+    cmd.add_argument("--steps", type=POSITIVE_INT, default=500, metavar="N",
                      help="steps per optimizer (default: 500)")
     cmd.set_defaults(handler=_run_optimizers)
 
@@ -346,12 +332,12 @@ def _add_demo(commands, parent: Parser) -> None:
         "lists every file it wrote.",
         f"{PROG} demo --out stepgrad-demo")
     cmd.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
-    cmd.add_argument("--steps", type=positive_int, default=DEFAULT_STEPS, metavar="N",
+    cmd.add_argument("--steps", type=POSITIVE_INT, default=DEFAULT_STEPS, metavar="N",
                      help=f"GPT training steps (default: {DEFAULT_STEPS})")
     cmd.add_argument("--data", metavar="PATH", default="shakespeare",
                      help="training text (default: shakespeare)")
-    cmd.add_argument("--sample-tokens", type=nonneg_int, default=300, help=argparse.SUPPRESS)
-    cmd.add_argument("--eval-iters", type=positive_int, help=argparse.SUPPRESS)
+    cmd.add_argument("--sample-tokens", type=NONNEG_INT, default=300, help=argparse.SUPPRESS)
+    cmd.add_argument("--eval-iters", type=POSITIVE_INT, help=argparse.SUPPRESS)
     cmd.set_defaults(handler=_run_demo)
 
 
@@ -434,11 +420,13 @@ def _run_train(args) -> int:
         model = given.pop("model") or "gpt"
         config = make_config(model, out=out, **given)
     try:
-        train(config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
+        train(config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite,
+              max_data_bytes=int(args.max_data_mb * 1e6))
     except TrainingInterrupted as stop:
-        print(f"{PROG}: interrupted at step {stop.step}; checkpoint saved; continue with: "
-              f"{PROG} train --out {stop.out} --resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        terminated = stop.signum == signal.SIGTERM
+        print(f"{PROG}: {'terminated (SIGTERM)' if terminated else 'interrupted'} at step {stop.step}; "
+              f"checkpoint saved; continue with: {PROG} train --out {stop.out} --resume", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     return 0
 
 
@@ -520,10 +508,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.handler(args)
+        # SIGTERM unwinds like Ctrl-C; floating-point trouble is reported by the checks, never as numpy warnings
+        with terminate_like_interrupt(), np.errstate(all="ignore"):
+            return args.handler(args)
     except BrokenPipeError:  # e.g. `stepgrad sample ... | head`: the reader has gone, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Terminated:
+        print(f"{PROG}: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

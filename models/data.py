@@ -9,6 +9,7 @@ into train/val and draws nanoGPT-style batches from a ``numpy.random.Generator``
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.files import atomic_write_bytes
+from engine.files import FileCheckError, atomic_write_bytes, read_regular_file
 from models.tokenizer import CharTokenizer
 
 SHAKESPEARE = "shakespeare"
@@ -39,6 +40,7 @@ FALLBACK_MODULES = (
     "textwrap", "threading", "typing", "unittest/case", "zipfile",
 )
 FALLBACK_CHARS = SHAKESPEARE_BYTES
+MAX_DATA_BYTES = 100_000_000  # 100 MB: enwik8, the largest classic character-level corpus, just fits
 _CONTROL_CHARS = dict.fromkeys([c for c in range(32) if c != ord("\n")] + [127])
 
 
@@ -48,27 +50,35 @@ class DataError(ValueError):
 
 # --------------------------------------------------------------- text sources
 
-def load_text(spec: str) -> str:
+def load_text(spec: str, max_bytes: int = MAX_DATA_BYTES) -> str:
     """Return the corpus named by ``spec``: ``"shakespeare"`` or a UTF-8 text file path.
 
-    Raises ``DataError`` for a missing path, a directory, an empty file or
-    bytes that are not UTF-8.  (To read a file literally named
-    ``shakespeare``, pass ``./shakespeare``.)
+    Raises ``DataError`` for a missing path, a directory, anything but a
+    regular file (a FIFO, a device such as ``/dev/zero``), a file larger than
+    ``max_bytes``, an empty file or bytes that are not UTF-8.  (To read a file
+    literally named ``shakespeare``, pass ``./shakespeare``.)
     """
     if spec == SHAKESPEARE:
         return shakespeare_text()
-    return read_text_file(spec)
+    return read_text_file(spec, max_bytes)
 
 
-def read_text_file(path: str | os.PathLike) -> str:
-    """Read a non-empty UTF-8 text file, raising ``DataError`` with a one-line reason."""
+def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_DATA_BYTES) -> str:
+    """Read a non-empty UTF-8 regular file of at most ``max_bytes``, raising ``DataError`` with a one-line reason.
+
+    The file is opened without blocking and only a regular file is read, so a
+    FIFO or a device cannot hang the reader or feed it forever.
+    """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file not found: {path}")
-    if path.is_dir():
-        raise DataError(f"data path is a directory, not a text file: {path}")
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path, max_bytes)
+    except FileNotFoundError:
+        raise DataError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"data path is a directory, not a text file: {path}") from None
+    except FileCheckError as error:
+        hint = " (raise the limit with --max-data-mb)" if error.errno == errno.EFBIG else ""
+        raise DataError(f"data file {path} is {error.strerror}{hint}") from None
     except OSError as error:
         raise DataError(f"cannot read data file {path}: {error.strerror or error}") from None
     if not raw:

@@ -21,6 +21,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from engine.files import atomic_write_bytes
 from models.explore_cmd import example_explorer
 from models.graph_cmd import draw_model_graph
 from models.linreg_run import run_linreg
@@ -64,7 +65,7 @@ def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: st
     _section(echo, "3/4", f"what the GPT writes now ({sample_tokens} characters, temperature {SAMPLE_TEMPERATURE})")
     text = _sample(result.model, result.tokenizer, sample_tokens)
     echo(text)
-    (result.out / "sample.txt").write_text(text, encoding="utf-8")
+    atomic_write_bytes(result.out / "sample.txt", text.encode("utf-8", errors="backslashreplace"))
     files["that sample"] = result.out / "sample.txt"
 
     _section(echo, "4/4", "the computation graph of one GPT training step (modules drawn as boxes)")

@@ -7,13 +7,14 @@ a language-model head tied to the token embedding. Parameter names match nanoGPT
 and so does the initialisation.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from engine import Tensor
 from engine import functional as F
 from engine import get_rng, nn
+from models.gpt_layout import iter_state_shapes, num_parameters
 from models.hf_gpt2 import read_gpt2
 from models.lm import LanguageModel
 from models.recipe import GPT_RECIPE
@@ -37,6 +38,25 @@ class GPTConfig:
     dropout: float = GPT_RECIPE.dropout
     bias: bool = GPT_RECIPE.bias
     gelu_approximate: str = "none"
+
+    def parameter_shapes(self):
+        """(name, shape) of each parameter of the model, in `state_dict` order, without building it.
+
+        `lm_head.weight` comes last, as in `state_dict`, although it is `transformer.wte.weight`.
+        """
+        return iter_state_shapes(asdict(self))
+
+    def num_parameters(self):
+        """How many numbers the model holds (the tied `lm_head.weight` counted once)."""
+        return num_parameters(asdict(self))
+
+    def activation_numbers(self, batch_size, block_size):
+        """About how many numbers a training step on (batch_size, block_size) ids keeps at its peak, besides
+        the parameters and their gradients: per position and layer 33 per channel and one attention weight
+        per head and earlier position, and 5 per vocabulary entry for the logits (measured; `models.sizes`)."""
+        C = self.n_embd
+        per_layer = 33 * C + self.n_head * block_size
+        return batch_size * block_size * (5 * self.vocab_size + 2 * C + self.n_layer * per_layer)
 
 
 class CausalSelfAttention(nn.Module):

@@ -6,6 +6,7 @@ so one table checks all three before any model is built. `mask_bytes` is the mem
 stepgrad's GPT needs beyond the parameters, which a file's sizes must be checked against
 before a model is built from them.
 """
+from math import prod
 
 MAX_MASK_BYTES = 2**30  # what a GPT built from a file may spend on its causal masks
 
@@ -17,23 +18,44 @@ def mask_bytes(n_layer: int, block_size: int) -> int:
 
 def state_shapes(args: dict) -> dict[str, tuple[int, ...]]:
     """The keys of nanoGPT's ``GPT.state_dict()`` for ``model_args`` and their shapes, in its order."""
-    C, V, bias = args["n_embd"], args["vocab_size"], args["bias"]
+    return dict(iter_state_shapes(args))
 
-    def linear(name, n_in, n_out):
-        return {f"{name}.weight": (n_out, n_in), **({f"{name}.bias": (n_out,)} if bias else {})}
 
-    def norm(name):
-        return {f"{name}.weight": (C,), **({f"{name}.bias": (C,)} if bias else {})}
-
-    shapes = {"transformer.wte.weight": (V, C), "transformer.wpe.weight": (args["block_size"], C)}
+def iter_state_shapes(args: dict):
+    """``state_shapes(args)`` one ``(key, shape)`` pair at a time, so a check can stop at the first difference."""
+    C, V = args["n_embd"], args["vocab_size"]
+    yield "transformer.wte.weight", (V, C)
+    yield "transformer.wpe.weight", (args["block_size"], C)
     for i in range(args["n_layer"]):
-        h = f"transformer.h.{i}"
-        shapes.update(norm(f"{h}.ln_1"))
-        shapes.update(linear(f"{h}.attn.c_attn", C, 3 * C))
-        shapes.update(linear(f"{h}.attn.c_proj", C, C))
-        shapes.update(norm(f"{h}.ln_2"))
-        shapes.update(linear(f"{h}.mlp.c_fc", C, 4 * C))
-        shapes.update(linear(f"{h}.mlp.c_proj", 4 * C, C))
-    shapes.update(norm("transformer.ln_f"))
-    shapes["lm_head.weight"] = (V, C)
-    return shapes
+        yield from _block(f"transformer.h.{i}", C, args["bias"])
+    yield from _norm("transformer.ln_f", C, args["bias"])
+    yield "lm_head.weight", (V, C)
+
+
+def num_parameters(args: dict) -> int:
+    """How many numbers the GPT of ``model_args`` holds, the tied ``lm_head.weight`` counted once with ``wte``."""
+    C, V = args["n_embd"], args["vocab_size"]
+    block = sum(prod(shape) for _, shape in _block("h", C, args["bias"]))
+    final = sum(prod(shape) for _, shape in _norm("ln_f", C, args["bias"]))
+    return V * C + args["block_size"] * C + args["n_layer"] * block + final
+
+
+def _block(h, C, bias):
+    yield from _norm(f"{h}.ln_1", C, bias)
+    yield from _linear(f"{h}.attn.c_attn", C, 3 * C, bias)
+    yield from _linear(f"{h}.attn.c_proj", C, C, bias)
+    yield from _norm(f"{h}.ln_2", C, bias)
+    yield from _linear(f"{h}.mlp.c_fc", C, 4 * C, bias)
+    yield from _linear(f"{h}.mlp.c_proj", 4 * C, C, bias)
+
+
+def _linear(name, n_in, n_out, bias):
+    yield f"{name}.weight", (n_out, n_in)
+    if bias:
+        yield f"{name}.bias", (n_out,)
+
+
+def _norm(name, C, bias):
+    yield f"{name}.weight", (C,)
+    if bias:
+        yield f"{name}.bias", (C,)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import Tensor, manual_seed, name_scope
+from engine.files import format_from_suffix
 from engine import functional as F
 from models.linreg import LinearRegression, make_data
 from models.registry import build_model
@@ -31,7 +32,7 @@ from models.trained import load_model
 
 GRAPH_VOCAB = 65  # tiny Shakespeare's character count
 CHECKPOINT_BATCH = 4  # sequences per batch for a checkpoint that does not record its training batch size
-FORMATS = ("svg", "png", "dot")
+FORMATS = ("svg", "png", "pdf", "dot")
 SCREEN = (1920, 1080)  # pixels: a PNG shown whole on this screen ...
 MIN_SCALE = 0.6  # ... may shrink to this fraction, so that 9-point labels (12 px) stay 7 px high
 
@@ -82,9 +83,11 @@ def graph_loss(model_name: str, checkpoint: str | Path | None = None) -> tuple[T
 
 
 def output_path(model_name: str, output: str | Path | None, fmt: str | None) -> tuple[Path, str]:
-    """Where to write and in which format: ``--format``, else the file's suffix, else svg."""
-    suffix = Path(output).suffix.lstrip(".").lower() if output else ""
-    fmt = fmt or (suffix if suffix in FORMATS else "svg")
+    """Where to write and in which format: ``--format``, else the file's suffix, else svg.
+
+    A suffix that is none of ``FORMATS`` without ``--format`` is a ``FormatError``.
+    """
+    fmt = fmt or (format_from_suffix(output, FORMATS, "svg") if output else "svg")
     return Path(output or f"{model_name}-graph.{fmt}"), fmt
 
 

@@ -5,6 +5,10 @@ the step) and, on eval steps, ``val_loss``, plus any extra keys.  Lines are
 flushed as they are written, so a crash loses at most the line being written;
 ``read_metrics`` skips such a torn last line.  Non-finite numbers are written
 as ``null`` (the file stays strict JSON) and read back as ``nan``.
+
+The file is never written through a symbolic link: a new run replaces whatever
+has the name with a new regular file (a link's target is left alone), it is
+opened with ``O_NOFOLLOW``, and a resumed run refuses a link in its place.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from models.files import atomic_write_bytes
+from engine.files import FileCheckError, atomic_write_bytes, open_regular_file
 
 FLOAT_FIELDS = ("loss", "lr", "ms", "val_loss")
 
@@ -30,19 +34,23 @@ class MetricsWriter:
     """Write one JSON line per step to ``path``.
 
     ``append=False`` starts a new file.  ``append=True`` continues an existing
-    one (for ``--resume``): a torn last line is dropped and, if
-    ``resume_step`` is given, so is every record with ``step > resume_step``,
-    so steps that are re-run after a crash are not duplicated.  Use as a
-    context manager or call ``close()``.
+    one (for ``--resume``), repairing it first: it keeps the complete records
+    in increasing step order up to ``resume_step`` (if given) and drops damaged
+    lines, repeated or out-of-order steps and steps after ``resume_step``
+    (re-run after a crash); ``repair_note`` then says what was dropped (None if
+    nothing was).  Use as a context manager or call ``close()``.
     """
 
     def __init__(self, path: str | os.PathLike, append: bool = False,
                  resume_step: int | None = None):
         self.path = Path(path)
-        if append and self.path.exists():
-            _keep_through(self.path, resume_step)
-        self._file = open(self.path, "a" if append else "w", encoding="utf-8",
-                          newline="\n", buffering=1)
+        self.repair_note = None
+        if append and (self.path.exists() or self.path.is_symlink()):
+            self.repair_note = _keep_through(self.path, resume_step)
+        else:
+            atomic_write_bytes(self.path, b"")  # a new regular file, even where a link had the name
+        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        self._file = open(os.open(self.path, flags), "a", encoding="utf-8", newline="\n", buffering=1)
 
     def write(self, step: int, loss: float, lr: float, ms: float,
               val_loss: float | None = None, **extra: Any) -> None:
@@ -72,29 +80,36 @@ class MetricsWriter:
 def read_metrics(path: str | os.PathLike) -> list[dict]:
     """Return the records of a metrics file in order, skipping a torn last line.
 
-    A damaged line anywhere else raises ``MetricsError`` naming file and line.
+    A damaged line anywhere else raises ``MetricsError`` naming file and line;
+    so does a path that is a symbolic link or not a regular file.
     """
-    return [record for record, _ in _records(Path(path))]
-
-
-def _records(path: Path) -> Iterator[tuple[dict, str]]:
-    """Yield ``(record, raw line)`` for every complete line."""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        record = _parse(line)
-        if record is None:
-            if number == len(lines):
-                return  # torn by a crash mid-write
+    path = Path(path)
+    records = []
+    for number, record, last, _ in _lines(path):
+        if record is None and not last:
             raise MetricsError(f"{path} line {number} is not a metrics record")
-        yield record, line
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def _lines(path: Path) -> Iterator[tuple[int, dict | None, bool, str]]:
+    """Yield ``(line number, record or None if damaged, is the last line, the line)`` for every non-blank line."""
+    try:
+        with open_regular_file(path, follow_links=False) as f:
+            text = f.read().decode("utf-8", errors="replace")
+    except FileCheckError as error:
+        raise MetricsError(f"{path} is {error.strerror}") from None
+    lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, _parse(line), number == len(lines), line
 
 
 def _parse(line: str) -> dict | None:
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
         return None
     if not isinstance(record, dict) or type(record.get("step")) is not int:
         return None
@@ -104,11 +119,35 @@ def _parse(line: str) -> dict | None:
     return record
 
 
-def _keep_through(path: Path, resume_step: int | None) -> None:
-    """Rewrite ``path`` keeping complete records with ``step <= resume_step``."""
-    kept = [line for record, line in _records(path)
-            if resume_step is None or record["step"] <= resume_step]
+def _keep_through(path: Path, resume_step: int | None) -> str | None:
+    """Rewrite ``path`` keeping the complete records in increasing step order up to ``resume_step``.
+
+    Returns a note of what was dropped, or None.
+    """
+    kept, damaged, later, disordered, last_step = [], [], 0, 0, None
+    for number, record, last, line in _lines(path):
+        if record is None:
+            if not last:  # a torn last line is the normal trace of a crash
+                damaged.append(number)
+        elif resume_step is not None and record["step"] > resume_step:
+            later += 1
+        elif last_step is not None and record["step"] <= last_step:
+            disordered += 1
+        else:
+            kept.append(line)
+            last_step = record["step"]
     atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode("utf-8"))
+    dropped = []
+    if damaged:
+        lines = ", ".join(map(str, damaged[:5])) + (" ..." if len(damaged) > 5 else "")
+        dropped.append(f"{len(damaged)} damaged line(s) (line {lines})")
+    if disordered:
+        dropped.append(f"{disordered} record(s) whose step repeats or goes back")
+    if later:
+        dropped.append(f"{later} record(s) after step {resume_step}, the checkpoint's step")
+    if not dropped:
+        return None
+    return f"{path}: kept {len(kept)} record(s); dropped " + ", ".join(dropped)
 
 
 def _json_value(value: Any) -> Any:

@@ -20,6 +20,26 @@ class MLPConfig:
     n_embd: int = 10
     n_hidden: int = 200
 
+    def parameter_shapes(self):
+        """(name, shape) of each parameter of the model, in `state_dict` order, without building it."""
+        V, H = self.vocab_size, self.n_hidden
+        yield "wte.weight", (V + 1, self.n_embd)                       # +1: the pad token
+        yield "hidden.weight", (H, self.block_size * self.n_embd)
+        yield "hidden.bias", (H,)
+        yield "lm_head.weight", (V, H)
+        yield "lm_head.bias", (V,)
+
+    def num_parameters(self):
+        """How many numbers the model holds."""
+        return sum(math.prod(shape) for _, shape in self.parameter_shapes())
+
+    def activation_numbers(self, batch_size, block_size):
+        """About how many numbers a training step on (batch_size, block_size) ids keeps at its peak, besides
+        the parameters and their gradients: per position 5 per vocabulary entry (logits, softmax, gradients)
+        and 3 per embedded context number and hidden unit (measured; `models.sizes`)."""
+        per_position = 5 * self.vocab_size + 3 * (self.block_size * self.n_embd + self.n_hidden)
+        return batch_size * block_size * per_position
+
 
 class MLP(LanguageModel):
     """Position t predicts token t+1 from the `block_size` tokens ending at t.

@@ -29,7 +29,7 @@ import numpy as np
 
 from models.checkpoint import load_checkpoint
 from models.data import CharDataset, DataError, load_text
-from models.files import write_all_or_nothing
+from engine.files import write_all_or_nothing
 from models.gpt_layout import state_shapes
 from models.nanogpt_format import CKPT_NAME, META_NAME, NanoGPTError, meta_for, model_args_for, require_torch
 from models.tokenizer import TokenizerError

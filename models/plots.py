@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from models.files import atomic_write_bytes
+from engine.files import atomic_write_bytes
 
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#d62728"

@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from engine import get_rng_state, set_rng_state
-from models.checkpoint import CheckpointError, restore_rng, save_checkpoint
-from models.tokenizer import CharTokenizer, TokenizerError
-from models.train_config import TrainConfig, TrainError
+from models.checkpoint import CheckpointError, CheckpointFile, restore_rng, save_checkpoint
+from models.checkpoint_meaning import MODEL_PREFIX, OPTIM_PREFIX, check_resumable
+from models.tokenizer import CharTokenizer
+from models.train_config import TrainConfig, TrainError, data_path
 from optim import flatten_state_dict, unflatten_state_dict
-
-MODEL_PREFIX = "model."
-OPTIM_PREFIX = "optim."
 
 
 def save_run(path: Path, model, optimizer, batch_rng: np.random.Generator, step: int, config: TrainConfig,
@@ -36,7 +34,7 @@ def save_run(path: Path, model, optimizer, batch_rng: np.random.Generator, step:
     meta = {
         "kind": config.model,
         "model_config": dataclasses.asdict(model_config),
-        "train_config": dataclasses.asdict(config),
+        "train_config": dataclasses.asdict(dataclasses.replace(config, data=data_path(config.data))),
         "tokenizer": tokenizer.to_dict(),
         "optimizer": optim_meta,
         "rng": {"engine": get_rng_state(), "batches": batch_rng.bit_generator.state},
@@ -46,44 +44,47 @@ def save_run(path: Path, model, optimizer, batch_rng: np.random.Generator, step:
     save_checkpoint(path, tensors, meta)
 
 
-def restore_run(saved: tuple[dict, dict], model, optimizer, data_sha256: str, path: Path
+def restore_run(opened: CheckpointFile, tensors: dict[str, np.ndarray], model, optimizer, step_limit: int
                 ) -> tuple[int, np.random.Generator]:
-    """Load weights, optimizer state and random streams from ``saved`` (tensors, meta).
+    """Load weights, optimizer state and random streams from a checkpoint whose tensors have been read.
 
-    Returns ``(step, batch generator)``.  Raises ``TrainError`` if the run was
-    trained on another text and ``CheckpointError`` (one line) if the
-    checkpoint does not fit this run.
+    ``model`` and ``optimizer`` are the run's, fresh from its checked config,
+    and ``step_limit`` the saved run's ``steps``; everything the checkpoint
+    holds is checked against them first
+    (``models.checkpoint_meaning.check_resumable``).  Returns ``(step, batch
+    generator)``; raises ``CheckpointError`` (one line) if the checkpoint does
+    not fit this run.
     """
-    tensors, meta = saved
-    if meta.get("data_sha256") != data_sha256:
-        raise TrainError(f"the training text differs from the one {path} was trained on; "
-                         "resuming needs the same --data")
+    meta, path = opened.meta, opened.path
+    try:
+        saved_optimizer = unflatten_state_dict(tensors, meta.get("optimizer"))
+    except (TypeError, ValueError, AttributeError) as error:
+        raise CheckpointError(f"{path} has no usable optimizer state ({first_line(error)})") from None
+    step = check_resumable({**meta, "optimizer": saved_optimizer}, step_limit, optimizer, path)
     try:
         model.load_state_dict(model_tensors(tensors))
-        optimizer.load_state_dict(unflatten_state_dict(tensors, meta["optimizer"]))
+        optimizer.load_state_dict(saved_optimizer)
         for group in optimizer.param_groups:  # checkpoints written before the schedule was a scheduler lack it
             group.setdefault("initial_lr", meta["train_config"]["lr"])
         set_rng_state(meta["rng"]["engine"])
         batch_rng = restore_rng(meta["rng"]["batches"])
-        step = int(meta["step"])
-    except CheckpointError:
-        raise
-    except (KeyError, TypeError, ValueError) as error:
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
         raise CheckpointError(f"{path} does not match this run ({first_line(error)})") from None
     return step, batch_rng
+
+
+def check_same_text(meta: dict, data_sha256: str, config: TrainConfig, path: Path) -> None:
+    """``TrainError`` unless the checkpoint was trained on a text with this sha256."""
+    if meta.get("data_sha256") != data_sha256:
+        raise TrainError(f"the training text differs from the one {path} was trained on ({config.data} has "
+                         "another sha256); resuming needs the same text (--data)")
 
 
 def model_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The model's weights among a checkpoint's tensors, under their own names."""
     return {name[len(MODEL_PREFIX):]: array for name, array in tensors.items() if name.startswith(MODEL_PREFIX)}
-
-
-def saved_tokenizer(meta: dict, path: Path) -> CharTokenizer:
-    """The tokenizer stored in a checkpoint's metadata (``CheckpointError`` if it is missing or damaged)."""
-    try:
-        return CharTokenizer.from_dict(meta.get("tokenizer"))
-    except TokenizerError as error:
-        raise CheckpointError(f"{path} has no usable tokenizer ({error})") from None
 
 
 def first_line(error: Exception) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,16 +38,19 @@ import numpy as np
 from tqdm import tqdm
 
 from engine import manual_seed, nn, no_grad
-from models.checkpoint import CheckpointError, load_checkpoint
-from models.data import CharDataset, DataError, load_text
+from models.checkpoint import CheckpointError, check_compatible, open_checkpoint
+from models.checkpoint_meaning import check_finite, checked_model
+from models.data import MAX_DATA_BYTES, CharDataset, DataError, load_text
 from models.init_from import InitSource, load_source
 from models.interrupt import DeferredInterrupt, TrainingInterrupted
 from models.metrics import MetricsWriter
 from models.registry import MODELS, build_model
-from models.run_state import restore_run, save_run, saved_tokenizer
+from models.run_folder import locked_out_dir, prepare_out_dir, remove_stale_temporaries
+from models.run_state import check_same_text, restore_run, save_run
+from models.sizes import check_fits, training_estimate
 from models.tokenizer import CharTokenizer, TokenizerError
-from models.train_config import (CHECKPOINT, TrainConfig, TrainError, check_config, make_config, make_optimizer,
-                                 model_config_for)
+from models.train_config import (CHECKPOINT, MODEL_FIELDS, TrainConfig, TrainError, check_config, make_config,
+                                 make_optimizer, model_config_for, saved_config)
 from models.train_report import (DIVERGENCE_FACTOR, LOSS_PLOT, METRICS, describe, divergence_message, echo_line,
                                   plot_run, postfix)
 from optim import clip_grad_norm_
@@ -74,50 +76,72 @@ class TrainResult:
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
-          echo: Callable[[str], None] | None = None, overwrite: bool = False) -> TrainResult:
+          echo: Callable[[str], None] | None = None, overwrite: bool = False,
+          max_data_bytes: int = MAX_DATA_BYTES) -> TrainResult:
     """Train ``config.model`` on ``config.data`` until step ``config.steps``; see the module docstring.
 
     ``resume=True`` continues from ``config.out/checkpoint.safetensors``.  A new
     run refuses an output directory that holds another run's checkpoint unless
-    ``overwrite=True``, which deletes that run's files first.  ``progress`` shows
-    a tqdm bar on stderr; ``echo`` prints the report lines (default: stdout,
-    around the bar).  Raises ``TrainingInterrupted`` after a Ctrl-C (a
-    checkpoint is written first), ``TrainError``, ``DataError`` or
-    ``CheckpointError`` for problems the user can fix; a loss that is not finite
-    or above ``DIVERGENCE_FACTOR`` times ln(vocabulary size) is a ``TrainError``
-    saying what to try.
+    ``overwrite=True``, which deletes that run's files first.  The output
+    folder is locked while the run lasts (``models.run_folder``), so a second
+    run into it is refused; a data file above ``max_data_bytes`` is refused.
+    ``progress`` shows a tqdm bar on stderr; ``echo`` prints the report lines
+    (default: stdout, around the bar).  Raises ``TrainingInterrupted`` after
+    Ctrl-C or SIGTERM (a checkpoint is written first), ``TrainError``,
+    ``DataError``, ``CheckpointError`` or ``SizeError`` for problems the user
+    can fix; a loss that is not finite or above ``DIVERGENCE_FACTOR`` times
+    ln(vocabulary size) is a ``TrainError`` saying what to try.
     """
     echo = echo or echo_line
     check_config(config)
-    out = prepare_out_dir(config.out)
+    with locked_out_dir(config.out) as out:
+        stale = remove_stale_temporaries(out, (CHECKPOINT, METRICS, LOSS_PLOT))
+        if stale:
+            echo(f"note: removed {len(stale)} temporary file(s) an interrupted run left in {out}: {', '.join(stale)}")
+        return _train_in(out, config, resume, progress, echo, overwrite, max_data_bytes)
+
+
+def _train_in(out: Path, config: TrainConfig, resume: bool, progress: bool, echo: Callable[[str], None],
+              overwrite: bool, max_data_bytes: int) -> TrainResult:
+    """``train`` inside its locked output folder."""
     checkpoint = out / CHECKPOINT
 
     # ---- data: the text, its characters, train/val ids
-    text = load_text(config.data)
-    saved = load_checkpoint(checkpoint, expected_kind=config.model) if resume else None
-    source = load_source(config.init_from) if config.init_from and not saved else None
-    if saved:
-        tokenizer = saved_tokenizer(saved[1], checkpoint)
+    text = _load_text(config, resume, max_data_bytes)
+    data_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    opened = open_checkpoint(checkpoint) if resume else None
+    source = load_source(config.init_from) if config.init_from and not opened else None
+    if opened:  # every stored value is checked before anything is built from it
+        check_compatible(opened.meta, config.model, checkpoint)
+        saved = saved_config(opened.meta, checkpoint)
+        check_same_text(opened.meta, data_sha256, config, checkpoint)
+        _, model_config, tokenizer = checked_model(opened)
+        _check_sizes_agree(config, model_config, checkpoint)
     else:
         tokenizer = source.tokenizer if source else CharTokenizer.from_text(text)
+        model_config = _model_config(config, tokenizer.vocab_size, source)
     try:
         dataset = CharDataset(text, config.val_fraction, tokenizer, source=config.data)
     except TokenizerError as error:
         raise DataError(f"{config.data} does not fit the checkpoint's vocabulary: {error}") from None
     dataset.check_block_size(config.block_size)
-    data_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     # ---- initialise: model, optimizer, random streams (or restore them all), learning-rate schedule
+    estimate = training_estimate(config, model_config, len(text) + (opened.data_size if opened else 0))
+    check_fits(estimate, f"training {config.model}")
+    tensors = opened.read_tensors() if opened else None
+    if tensors:
+        check_finite(tensors, checkpoint)
     manual_seed(config.seed)
-    model_config = _model_config(config, tokenizer.vocab_size, saved, source)
     model = build_model(config.model, model_config)
     if source:
         model.load_state_dict(source.model.state_dict())
     optimizer = make_optimizer(model, config)
     batch_rng = np.random.default_rng([config.seed, 1])
     step = 0
-    if saved:
-        step, batch_rng = restore_run(saved, model, optimizer, data_sha256, checkpoint)
+    if opened:
+        step, batch_rng = restore_run(opened, tensors, model, optimizer, saved.steps)
+        del tensors  # the file's bytes; the model and optimizer hold copies
     if step >= config.steps:
         echo(f"{checkpoint} is at step {step} already; pass a larger --steps to train on")
         return TrainResult(model, tokenizer, step, None, None, out, None)
@@ -130,8 +154,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     def save() -> None:
         save_run(checkpoint, model, optimizer, batch_rng, step, config, model_config, tokenizer, data_sha256)
 
-    echo(describe(config, model, dataset, resume, step))
+    echo(describe(config, dataset, resume, step, estimate))
     metrics = MetricsWriter(out / METRICS, append=resume, resume_step=step)
+    if metrics.repair_note:
+        echo(f"note: {metrics.repair_note}")
     optimizer.track_stats = config.log_stats
     bar = tqdm(total=config.steps, initial=step, unit="step", file=sys.stderr, dynamic_ncols=True,
                disable=not progress, desc=config.model)
@@ -171,13 +197,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                 echo(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}")
             extra = {"optim_stats": optimizer.last_step_stats()} if config.log_stats else {}
             metrics.write(step, loss_value, lr, step_ms[-1], step_val, **extra)
-            if evaluating or interrupt.requested:
-                save()
-            if interrupt.requested:
+            if evaluating or interrupt.requested or step == config.steps:
+                save()  # inside DeferredInterrupt: a signal now waits for the write to finish
+            if interrupt.requested and step < config.steps:
                 plot_run(out, config)
-                raise TrainingInterrupted(step, out)
-    if not evaluating:
-        save()
+                raise TrainingInterrupted(step, out, interrupt.signum)
     plot_run(out, config)
     echo(f"done: step {step}, train loss {loss_value:.4f}"
          + (f", val loss {val_loss:.4f}" if val_loss is not None else "")
@@ -202,35 +226,24 @@ def evaluate(model: nn.Module, dataset: CharDataset, config: TrainConfig) -> flo
     return total / config.eval_iters
 
 
-def _model_config(config: TrainConfig, vocab_size: int, saved: tuple[dict, dict] | None,
-                  source: InitSource | None):
-    """The model's config: the resumed checkpoint's, the --init-from model's (with this run's dropout),
-    else one from the run's size fields.
-
-    Saved configs keep fields the command line has no flag for (a GPT's ``bias``).
-    """
+def _model_config(config: TrainConfig, vocab_size: int, source: InitSource | None):
+    """A new run's model config: the --init-from model's (with this run's dropout), else one from the run's
+    size fields."""
     spec = MODELS[config.model]
-    if saved and isinstance(saved[1].get("model_config"), dict):
-        try:
-            return spec.config_cls(**saved[1]["model_config"])
-        except TypeError as error:
-            raise CheckpointError(f"the checkpoint's model config does not fit ({error})") from None
     if source:
         keep_dropout = config.dropout is None or "dropout" not in spec.config_fields()
         return source.model.config if keep_dropout else replace(source.model.config, dropout=config.dropout)
     return model_config_for(config, vocab_size)
 
 
-def prepare_out_dir(out: str | Path) -> Path:
-    """Create ``out`` if needed and check that files can be written there (``TrainError`` if not)."""
-    path = Path(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise TrainError(f"cannot write to output directory {path}: {error.strerror or error}") from None
-    return path
+def _check_sizes_agree(config: TrainConfig, model_config, path: Path) -> None:
+    """A saved model config (which keeps fields the command line has no flag for, such as a GPT's ``bias``)
+    must agree with every size its run's settings also give."""
+    for key in ("block_size", *MODEL_FIELDS):
+        given = getattr(config, key)
+        if given is not None and hasattr(model_config, key) and getattr(model_config, key) != given:
+            raise CheckpointError(f"{path}: its model config does not match its run's settings ({key} "
+                                  f"{getattr(model_config, key)!r} in the model, {given!r} in the settings)")
 
 
 def claim_out_dir(out: Path, overwrite: bool) -> None:
@@ -243,3 +256,14 @@ def claim_out_dir(out: Path, overwrite: bool) -> None:
                          f"with --overwrite, or choose another --out")
     for name in (CHECKPOINT, METRICS, LOSS_PLOT):
         (out / name).unlink(missing_ok=True)
+
+
+def _load_text(config: TrainConfig, resume: bool, max_data_bytes: int) -> str:
+    """The training text; on resume, a missing file is named with a hint."""
+    try:
+        return load_text(config.data, max_data_bytes)
+    except DataError as error:
+        if resume and str(error).startswith("data file not found"):
+            raise DataError(f"{error}; resuming needs the text the run was trained on: pass it with --data "
+                            "(any path, if the text is the same)") from None
+        raise

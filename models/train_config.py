@@ -9,13 +9,16 @@ settings that cannot work with a ``TrainError`` whose message is one line.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.checkpoint import CheckpointError, load_checkpoint
+from models.checkpoint import CheckpointError, open_checkpoint
+from models.data import SHAKESPEARE
 from models.recipe import GPT_RECIPE
 from models.registry import MODELS
+from models.rules import NONNEG_FLOAT, NONNEG_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY, Rule
 from optim import CLOSURE_OPTIMIZERS, OPTIMIZERS, create
 
 CHECKPOINT = "checkpoint.safetensors"  # in the run's --out directory
@@ -35,8 +38,18 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "warmup_steps", "weight_decay", "eval_interval", "eval_iters")},
 }
 
-#: Settings a resumed run may change; everything else comes from the checkpoint.
-RESUMABLE_CHANGES = ("steps", "eval_interval", "eval_iters", "log_stats")
+#: Settings a resumed run may change; everything else comes from the checkpoint.  ``data`` may name
+#: another file only if it holds the same text (its sha256 is checked).
+RESUMABLE_CHANGES = ("steps", "eval_interval", "eval_iters", "log_stats", "data")
+
+#: The rule of each number setting: the command line's (``models.rules``), also applied to a saved run's.
+FIELD_RULES: dict[str, Rule] = {
+    "steps": POSITIVE_INT, "seed": NONNEG_INT, "batch_size": POSITIVE_INT, "block_size": POSITIVE_INT,
+    "n_layer": POSITIVE_INT, "n_head": POSITIVE_INT, "n_embd": POSITIVE_INT, "n_hidden": POSITIVE_INT,
+    "dropout": PROBABILITY, "lr": POSITIVE_FLOAT, "min_lr": NONNEG_FLOAT, "warmup_steps": NONNEG_INT,
+    "weight_decay": NONNEG_FLOAT, "grad_clip": NONNEG_FLOAT, "eval_interval": NONNEG_INT,
+    "eval_iters": POSITIVE_INT, "val_fraction": PROBABILITY,
+}
 
 
 class TrainError(ValueError):
@@ -88,18 +101,44 @@ def make_config(model: str = "gpt", **given: Any) -> TrainConfig:
     if model not in MODELS:
         raise TrainError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
     given = {key: value for key, value in given.items() if value is not None}
-    used = set(MODELS[model].config_fields())
-    for key in MODEL_FIELDS:
-        if key in given and key not in used:
-            raise TrainError(f"--{key.replace('_', '-')} does not apply to the {model} model")
     values = {**MODEL_DEFAULTS[model], **given}
     config = TrainConfig(model=model, **values)
     check_config(config)
     return config
 
 
+def data_path(spec: str) -> str:
+    """``--data`` as a checkpoint stores it: ``shakespeare``, or the file's absolute path.
+
+    The absolute path lets ``--resume`` find the text from any working directory.
+    """
+    return spec if spec == SHAKESPEARE else os.path.abspath(spec)
+
+
 def check_config(config: TrainConfig) -> None:
-    """Raise ``TrainError`` for settings that cannot work together."""
+    """Raise ``TrainError`` for settings that break a rule (``FIELD_RULES``) or cannot work together."""
+    if config.model not in MODELS:
+        raise TrainError(f"unknown model {config.model!r} (choose from {', '.join(MODELS)})")
+    used = set(MODELS[config.model].config_fields())
+    for key, rule in FIELD_RULES.items():
+        value = getattr(config, key)
+        if value is None and key in MODEL_FIELDS and key not in used:
+            continue
+        if not rule.holds(value):
+            raise TrainError(f"--{key.replace('_', '-')} {value!r} is not {rule.text}")
+    for key in MODEL_FIELDS:
+        if key not in used and getattr(config, key) is not None:
+            raise TrainError(f"--{key.replace('_', '-')} does not apply to the {config.model} model")
+    betas = config.betas
+    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+            or not all(PROBABILITY.holds(beta) for beta in betas)):
+        raise TrainError(f"betas {betas!r} are not two numbers in [0, 1)")
+    for key in ("data", "out", "init_from"):
+        value = getattr(config, key)
+        if (value is not None or key != "init_from") and (not isinstance(value, str) or not value):
+            raise TrainError(f"--{key.replace('_', '-')} {value!r} is not a path")
+    if not isinstance(config.log_stats, bool):
+        raise TrainError(f"log_stats {config.log_stats!r} is not true or false")
     if config.optimizer not in LM_OPTIMIZERS:
         hint = " (it needs a full-batch closure; try it with stepgrad linreg)" \
             if config.optimizer in CLOSURE_OPTIMIZERS else ""
@@ -109,22 +148,23 @@ def check_config(config: TrainConfig) -> None:
         raise TrainError(f"--min-lr {config.min_lr:g} is larger than --lr {config.lr:g}")
     if config.model == "gpt" and config.n_embd % config.n_head:
         raise TrainError(f"--n-embd {config.n_embd} must be a multiple of --n-head {config.n_head}")
-    if config.eval_interval and config.eval_iters < 1:
-        raise TrainError("--eval-iters must be at least 1 when --eval-interval is not 0")
+    if config.eval_interval and config.val_fraction == 0:
+        raise TrainError("evaluating (--eval-interval) needs a validation split, and val_fraction is 0")
 
 
 def config_from_checkpoint(out: str | Path, **given: Any) -> TrainConfig:
     """The config of the run saved in ``out``, for ``--resume``.
 
     ``given`` holds the command line's flags (None: not given).  ``steps``,
-    ``eval_interval``, ``eval_iters`` and ``log_stats`` may change; any other
-    flag must match the saved run, else ``TrainError`` names it.
+    ``eval_interval``, ``eval_iters``, ``log_stats`` and ``data`` (a file with
+    the same text) may change; any other flag must match the saved run, else
+    ``TrainError`` names it.  Only the checkpoint's header is read; the saved
+    settings must follow the command line's rules (``CheckpointError`` if not).
     """
     path = Path(out) / CHECKPOINT
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise TrainError(f"nothing to resume: {path} does not exist")
-    _, meta = load_checkpoint(path)
-    saved = saved_config(meta, path)
+    saved = saved_config(open_checkpoint(path).meta, path)
     changes = {}
     for key, value in given.items():
         if value is None or key == "out":
@@ -140,12 +180,22 @@ def config_from_checkpoint(out: str | Path, **given: Any) -> TrainConfig:
 
 
 def saved_config(meta: dict, path: Path) -> TrainConfig:
-    """The ``TrainConfig`` stored in a checkpoint's metadata (``CheckpointError`` if there is none)."""
+    """The ``TrainConfig`` stored in a checkpoint's metadata, checked by ``check_config``.
+
+    ``CheckpointError`` if there is none, or if a saved setting breaks a rule.
+    """
     stored = meta.get("train_config")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     if not isinstance(stored, dict) or not set(stored) <= known or meta.get("kind") not in MODELS:
         raise CheckpointError(f"{path} is not a stepgrad training checkpoint (no usable train config)")
-    return TrainConfig(**stored)
+    config = TrainConfig(**stored)
+    if config.model != meta["kind"]:
+        raise CheckpointError(f"{path} holds a {meta['kind']} model but the settings of a {config.model} run")
+    try:
+        check_config(config)
+    except TrainError as error:
+        raise CheckpointError(f"{path} holds settings that cannot work: {error}") from None
+    return config
 
 
 def model_config_for(config: TrainConfig, vocab_size: int):

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from models.data import CharDataset
 from models.metrics import read_metrics
 from models.plots import plot_loss_curve
+from models.sizes import Estimate
 from models.train_config import TrainConfig
 
 METRICS = "metrics.jsonl"
@@ -24,12 +25,12 @@ def echo_line(line: str) -> None:
     sys.stdout.flush()
 
 
-def describe(config: TrainConfig, model, dataset: CharDataset, resume: bool, step: int) -> str:
-    """The opening line: model and size, data, steps, batch and learning rates."""
+def describe(config: TrainConfig, dataset: CharDataset, resume: bool, step: int, estimate: Estimate) -> str:
+    """The opening line: model, size and memory estimate, data, steps, batch and learning rates."""
     action = f"resuming at step {step} of {config.steps}" if resume else f"{config.steps} steps"
     if config.init_from and not resume:
         action += f" from the weights of {config.init_from}"
-    return (f"training {config.model} ({model.num_parameters():,} parameters) on {config.data}: "
+    return (f"training {config.model} ({estimate.describe()}) on {config.data}: "
             f"{len(dataset.train):,} train / {len(dataset.val):,} val characters, vocabulary "
             f"{dataset.tokenizer.vocab_size}; {action}, batch {config.batch_size} x {config.block_size}, "
             f"{config.optimizer} lr {config.lr:g} -> {config.min_lr:g}")

@@ -5,31 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine import nn
-from models.checkpoint import CheckpointError, load_checkpoint
-from models.registry import MODELS, build_model
-from models.run_state import first_line, model_tensors, saved_tokenizer
+from models.checkpoint import open_checkpoint
+from models.checkpoint_meaning import MODEL_PREFIX, check_finite, checked_model
+from models.registry import build_model
+from models.run_state import model_tensors
+from models.sizes import check_fits, loading_estimate
 from models.tokenizer import CharTokenizer
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, CharTokenizer, dict]:
     """The language model, tokenizer and metadata saved in a training checkpoint.
 
-    Raises ``CheckpointError`` (one line) for a missing, damaged or foreign
-    file, or one that holds no language model.
+    Everything is checked before it is used (``models.checkpoint_meaning``): the
+    model's config against the tensors' shapes and the tokenizer, before any
+    tensor is read; the memory the model needs against the machine's; the
+    weights for NaN and inf.  Raises ``CheckpointError`` (one line) for a
+    missing, damaged, foreign or inconsistent file, or one that holds no
+    language model; ``SizeError`` for a model that will not fit in memory.
     """
-    path = Path(path)
-    tensors, meta = load_checkpoint(path)
-    kind = meta.get("kind")
-    if kind not in MODELS:
-        raise CheckpointError(f"{path} holds no language model (kind {kind!r}; expected one of "
-                              f"{', '.join(MODELS)})")
-    tokenizer = saved_tokenizer(meta, path)
-    try:
-        model = build_model(kind, meta.get("model_config"))
-        model.load_state_dict(model_tensors(tensors))
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path} does not hold a usable {kind} model ({first_line(error)})") from None
-    return model, tokenizer, meta
+    opened = open_checkpoint(path)
+    kind, config, tokenizer = checked_model(opened)
+    check_fits(loading_estimate(config, opened.data_size), f"loading the {kind} model in {opened.path}")
+    tensors = opened.read_tensors()
+    check_finite(tensors, opened.path, MODEL_PREFIX)
+    model = build_model(kind, config)
+    model.load_state_dict(model_tensors(tensors))
+    return model, tokenizer, opened.meta
 
 
 def default_prompt(tokenizer: CharTokenizer) -> str:

@@ -5,9 +5,12 @@ and Newton from the same start on Rosenbrock's banana valley and on an
 ill-conditioned quadratic bowl, and draws their paths over the contour lines
 (the command line's `stepgrad optimizers -o FILE.png`).
 """
+import io
+
 import numpy as np
 
 from engine import Tensor
+from engine.files import atomic_write_bytes, format_from_suffix
 from optim.registry import CLOSURE_OPTIMIZERS, create
 
 
@@ -75,8 +78,10 @@ def run_trajectory(fn, start, name, kwargs, steps):
 def plot_trajectories(path, steps=500):
     """Draw the optimizers' paths on both surfaces into the image file `path`.
 
-    Uses matplotlib's Agg canvas (no display needed). Returns the paths:
-    `{surface: {label: (n, 2) array of points}}`.
+    Uses matplotlib's Agg canvas (no display needed). The suffix of `path`
+    picks the format (png without one; `engine.files.FormatError`, before any
+    work, for a suffix matplotlib cannot write); the file is written atomically.
+    Returns the paths: `{surface: {label: (n, 2) array of points}}`.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
@@ -84,7 +89,7 @@ def plot_trajectories(path, steps=500):
 
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#111111"]
     fig = Figure(figsize=(15, 8), layout="constrained")
-    FigureCanvasAgg(fig)
+    fmt = format_from_suffix(path, sorted(FigureCanvasAgg(fig).get_supported_filetypes()), "png")
     axes = fig.subplots(1, 2)
     results = {}
     for ax, (key, (title, fn, start, minimum, box)) in zip(axes, SURFACES.items()):
@@ -114,5 +119,7 @@ def plot_trajectories(path, steps=500):
         ax.set_title(f"{title}\nat most {steps} steps; ✕ marks where each run ended")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8.5, frameon=False)
     fig.suptitle("Single-step optimization: θ ← θ − step(∇J(θ)), one point per step", fontsize=13)
-    fig.savefig(path, dpi=90)
+    picture = io.BytesIO()
+    fig.savefig(picture, format=fmt, dpi=90)
+    atomic_write_bytes(path, picture.getbuffer())
     return results

@@ -1,9 +1,9 @@
-"""models.files: atomic writes that keep permissions and leave no temporary file behind."""
+"""engine.files: atomic writes that keep permissions and leave no temporary file behind."""
 import os
 
 import pytest
 
-from models.files import atomic_write_bytes, write_all_or_nothing
+from engine.files import atomic_write_bytes, write_all_or_nothing
 
 
 def test_atomic_write_bytes_replaces_content_and_keeps_permissions(tmp_path):

@@ -2,13 +2,16 @@
 
 `save_graph(dot, 'graph.svg')` picks the format from the suffix (svg, png, pdf,
 dot/gv for the DOT text). Without the `dot` program it writes the DOT text next
-to the requested file and says in one line how to install Graphviz.
+to the requested file and says in one line how to install Graphviz. Files are
+written atomically and never through a link (`engine.files`).
 """
 import os
 import shutil
 import sys
 
 import graphviz
+
+from engine.files import atomic_write_bytes
 
 _TEXT_FORMATS = ("dot", "gv")
 
@@ -29,8 +32,7 @@ def save_graph(dot, path, format=None):
     path = os.fspath(path)
     fmt = (format or os.path.splitext(path)[1].lstrip(".") or "svg").lower()
     if fmt in _TEXT_FORMATS:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(dot.source)
+        atomic_write_bytes(path, dot.source.encode("utf-8", errors="backslashreplace"))
         return path
     data = None
     if shutil.which("dot") is not None:
@@ -40,10 +42,8 @@ def save_graph(dot, path, format=None):
             data = None
     if data is None:
         dot_path = os.path.splitext(path)[0] + ".dot"
-        with open(dot_path, "w", encoding="utf-8") as f:
-            f.write(dot.source)
+        atomic_write_bytes(dot_path, dot.source.encode("utf-8", errors="backslashreplace"))
         print(_install_hint(dot_path, path, fmt), file=sys.stderr)
         return dot_path
-    with open(path, "wb") as f:
-        f.write(data)
+    atomic_write_bytes(path, data)
     return path

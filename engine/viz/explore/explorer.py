@@ -14,8 +14,11 @@ Every number on the page is computed here by the engine (the recorded forward
 values, `trace_backward`'s rows, the optimizer's step on copies) and written into
 the page; the browser only shows them.
 """
+import os
 from contextlib import nullcontext
+from pathlib import Path
 
+from engine.files import atomic_write_bytes
 from engine.tensor import Tensor
 from engine.viz.explore import page
 from engine.viz.explore.backward import COLUMNS as BACKWARD_COLUMNS
@@ -81,8 +84,9 @@ class Explorer:
         return page.document(self._data(), self._pictures(), self.title)
 
     def save(self, path):
-        """Write the page to `path` (atomically) and return the path as a `pathlib.Path`."""
-        return page.write_atomically(path, self.html())
+        """Write the page to `path` (atomically, never through a link) and return the path as a `pathlib.Path`."""
+        atomic_write_bytes(path, self.html().encode("utf-8", errors="backslashreplace"))
+        return Path(os.fspath(path))
 
     def _repr_html_(self):
         """The explorer for a notebook cell: markup, styles and script, with element ids of its own."""

@@ -7,11 +7,8 @@ element id, so two explorers on one notebook page work independently.
 """
 import html
 import json
-import os
-import tempfile
 import uuid
 from importlib import resources
-from pathlib import Path
 from string import Template
 
 _STATIC = resources.files("engine.viz.explore") / "static"
@@ -49,19 +46,3 @@ def document(data, pictures, title):
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{html.escape(title)}</title>\n</head>\n<body class=\"sgx-page\">\n"
             f"{fragment(data, pictures, standalone=True)}</body>\n</html>\n")
-
-
-def write_atomically(path, text):
-    """Write `text` to `path` through a temporary file in the same folder (never half a file)."""
-    path = Path(os.fspath(path))
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a page is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path

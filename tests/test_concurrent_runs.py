@@ -1,0 +1,89 @@
+"""Two runs into one --out folder: the second is refused at once, the first is untouched, and the lock never outlives
+its process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from models.metrics import read_metrics
+from models.run_folder import locked_out_dir
+from models.train_config import TrainError
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs.\n" * 40
+LONG_RUN = ["--model", "gpt", "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "8",
+            "--batch-size", "4", "--eval-interval", "0", "--no-progress"]
+
+
+@pytest.fixture
+def start(tmp_path):
+    """Start ``python -m models ARGS`` in tmp_path without waiting; returns the Popen."""
+    (tmp_path / "corpus.txt").write_text(TEXT, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = []
+
+    def launch(*args):
+        proc = subprocess.Popen([sys.executable, "-m", "models", *map(str, args)], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        return proc
+
+    yield launch
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_steps(metrics, n, proc, timeout=60):
+    """Wait until `metrics` holds at least `n` records (the run is past its start)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if metrics.exists() and len(read_metrics(metrics)) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run did not start")
+
+
+def test_a_second_run_into_the_same_folder_is_refused_and_the_first_goes_on(start, tmp_path):
+    first = start("train", *LONG_RUN, "--data", "corpus.txt", "--out", "run", "--steps", "300")
+    wait_for_steps(tmp_path / "run" / "metrics.jsonl", 3, first)
+    for args in (["train", *LONG_RUN, "--data", "corpus.txt", "--out", "run", "--steps", "5"],
+                 ["train", "--out", "run", "--resume", "--no-progress"]):
+        began = time.monotonic()
+        second = start(*args)
+        out, err = second.communicate(timeout=60)
+        assert time.monotonic() - began < 15
+        assert second.returncode == 1 and err.strip().splitlines() == [
+            "stepgrad: error: another stepgrad run is writing to run (it holds the folder's lock); wait for it to "
+            "end, or choose another --out"], err
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == list(range(1, 301))
+
+
+def test_the_lock_goes_with_a_killed_run(start, tmp_path):
+    first = start("train", *LONG_RUN, "--data", "corpus.txt", "--out", "run", "--steps", "100000")
+    wait_for_steps(tmp_path / "run" / "metrics.jsonl", 3, first)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    fresh = start("train", *LONG_RUN, "--data", "corpus.txt", "--out", "run", "--steps", "2")
+    out, err = fresh.communicate(timeout=120)
+    assert fresh.returncode == 0, err
+
+
+def test_the_lock_is_held_for_the_with_block_only(tmp_path):
+    with locked_out_dir(tmp_path / "run") as out:
+        assert out == tmp_path / "run" and out.is_dir()
+        with pytest.raises(TrainError, match="another stepgrad run is writing to"):
+            with locked_out_dir(tmp_path / "run"):
+                pass
+    with locked_out_dir(tmp_path / "run"):
+        pass
+    assert os.listdir(tmp_path / "run") == []  # the lock leaves nothing in the folder

@@ -1,0 +1,147 @@
+"""Special files: only regular files are read (a FIFO cannot hang a run, /dev/zero cannot fill memory), data files
+have a size limit, and nothing is written through a symbolic link."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.files import FileCheckError, atomic_write_bytes, read_regular_file
+from models.metrics import MetricsError, MetricsWriter, read_metrics
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs.\n" * 40
+TINY = ["--model", "bigram", "--batch-size", "4", "--block-size", "8", "--no-progress", "--eval-interval", "0"]
+
+
+@pytest.fixture
+def stepgrad(tmp_path):
+    (tmp_path / "corpus.txt").write_text(TEXT, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def run(*args):
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "models", *map(str, args)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        proc.seconds = time.monotonic() - start
+        return proc
+    return run
+
+
+def one_line_error(proc, fragment):
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stepgrad: error: ") and fragment in lines[0], proc.stderr
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("special, fragment", [
+    ("/dev/zero", "data file /dev/zero is a character device, not a regular file"),
+    ("/dev/urandom", "data file /dev/urandom is a character device, not a regular file"),
+    ("fifo", "is a FIFO (named pipe), not a regular file"),
+    ("link-to-zero", "data file link-to-zero is a character device, not a regular file"),
+])
+def test_data_that_is_not_a_regular_file_is_refused_at_once(stepgrad, tmp_path, fifo, special, fragment):
+    os.symlink("/dev/zero", tmp_path / "link-to-zero")
+    proc = stepgrad("train", *TINY, "--data", special, "--out", "run", "--steps", "1")
+    one_line_error(proc, fragment)
+    assert proc.seconds < 30  # not a hang: the process startup is the time
+
+
+def test_a_data_file_above_the_limit_is_refused_and_the_flag_raises_it(stepgrad, tmp_path):
+    size = len(TEXT.encode())
+    proc = stepgrad("train", *TINY, "--data", "corpus.txt", "--out", "run", "--steps", "1", "--max-data-mb", "0.001")
+    one_line_error(proc, f"data file corpus.txt is {size / 1000:.3g} kB, above the limit of 1 kB "
+                         "(raise the limit with --max-data-mb)")
+    proc = stepgrad("train", *TINY, "--data", "corpus.txt", "--out", "run", "--steps", "1", "--max-data-mb", "0.01")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_read_regular_file_reads_no_more_than_the_limit(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    assert read_regular_file(path, 3) == b"abc"
+    with pytest.raises(FileCheckError, match="3 bytes, above the limit of 2 bytes"):
+        read_regular_file(path, 2)
+    os.symlink(path, tmp_path / "link")
+    assert read_regular_file(tmp_path / "link", 3) == b"abc"
+    with pytest.raises(FileCheckError, match="a symbolic link"):
+        read_regular_file(tmp_path / "link", 3, follow_links=False)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_a_checkpoint_that_is_not_a_regular_file_is_refused_at_once(stepgrad, fifo, special):
+    proc = stepgrad("sample", "--checkpoint", special)
+    one_line_error(proc, "is a character device, not a regular file" if special == "/dev/zero"
+                   else "is a FIFO (named pipe), not a regular file")
+
+
+# ------------------------------------------------------------------ links
+
+def test_a_link_in_place_of_metrics_is_replaced_never_followed(stepgrad, tmp_path):
+    (tmp_path / "run").mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    os.symlink(victim, tmp_path / "run" / "metrics.jsonl")
+    os.symlink(victim, tmp_path / "run" / "loss.png")
+    proc = stepgrad("train", *TINY, "--data", "corpus.txt", "--out", "run", "--steps", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text(encoding="utf-8") == "keep me"
+    for name in ("metrics.jsonl", "loss.png"):
+        assert not (tmp_path / "run" / name).is_symlink()
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2, 3]
+
+
+def test_resume_refuses_a_link_in_place_of_metrics(stepgrad, tmp_path):
+    assert stepgrad("train", *TINY, "--data", "corpus.txt", "--out", "run", "--steps", "2").returncode == 0
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    (tmp_path / "run" / "metrics.jsonl").unlink()
+    os.symlink(victim, tmp_path / "run" / "metrics.jsonl")
+    proc = stepgrad("train", "--out", "run", "--resume", "--no-progress", "--steps", "4")
+    one_line_error(proc, "run/metrics.jsonl is a symbolic link, which stepgrad does not follow here")
+    assert victim.read_text(encoding="utf-8") == "keep me"
+
+
+def test_metrics_writer_never_opens_through_a_link(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep", encoding="utf-8")
+    os.symlink(victim, tmp_path / "m.jsonl")
+    with MetricsWriter(tmp_path / "m.jsonl") as writer:
+        writer.write(1, 1.0, 0.1, 2.0)
+    assert victim.read_text(encoding="utf-8") == "keep" and not (tmp_path / "m.jsonl").is_symlink()
+    os.unlink(tmp_path / "m.jsonl")
+    os.symlink(victim, tmp_path / "m.jsonl")
+    with pytest.raises(MetricsError, match="is a symbolic link"):
+        MetricsWriter(tmp_path / "m.jsonl", append=True, resume_step=1)
+
+
+def test_atomic_writes_replace_a_link_and_leave_its_target_alone(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    os.symlink(victim, tmp_path / "out.bin")
+    atomic_write_bytes(tmp_path / "out.bin", b"new")
+    assert victim.read_bytes() == b"keep"
+    assert not (tmp_path / "out.bin").is_symlink() and (tmp_path / "out.bin").read_bytes() == b"new"
+
+
+@pytest.mark.parametrize("command", [["graph", "--model", "linreg", "-o", "out.svg"],
+                                     ["graph", "--model", "linreg", "-o", "out.dot"],
+                                     ["optimizers", "-o", "out.png", "--steps", "3"],
+                                     ["explore", "-o", "out.html"]])
+def test_pictures_and_pages_are_not_written_through_a_link(stepgrad, tmp_path, command):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    os.symlink(victim, tmp_path / command[command.index("-o") + 1])
+    proc = stepgrad(*command)
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text(encoding="utf-8") == "keep me"
