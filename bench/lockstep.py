@@ -17,7 +17,7 @@ import numpy as np
 import optim
 from optim.lr_scheduler import WarmupCosineLR
 from bench.torch_ref import load_torch, torch_gpt_module
-from engine import manual_seed, no_grad
+from engine import manual_seed, no_grad, tune
 from models.data import CharDataset, DataError, load_text
 from models.gpt import GPT, GPTConfig
 from models.lm import weight_decay_groups
@@ -56,6 +56,7 @@ def main(argv=None):
     if torch is None:
         print("bench.lockstep: PyTorch is not installed; nothing to compare against")
         return 1
+    tune()  # as the `stepgrad` command does
     torch.set_num_threads(2)
     config = GPTConfig(vocab_size=ds.tokenizer.vocab_size)
     manual_seed(args.seed)

@@ -54,8 +54,8 @@ def openblas_runtime():
     return config, openblas_threads()
 
 
-def describe(torch, torch_info):
-    """An ordered dict of label -> text describing this machine and run."""
+def describe(torch, torch_info, tuned):
+    """An ordered dict of label -> text describing this machine and run (`tuned`: what `engine.tune()` applied)."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -76,8 +76,9 @@ def describe(torch, torch_info):
         info["torch"] = "absent (engine figures only)"
     for name in THREAD_ENV:
         info[name] = os.environ.get(name, "not set")
-    import engine
-    info["engine malloc tuning"] = "applied" if engine.MALLOC_TUNED else "not applied"
+    spin = tuned["openblas_spin"]
+    info["engine.tune()"] = (f"malloc keeps freed memory: {'yes' if tuned['malloc'] else 'no'}; OpenBLAS idle spin: "
+                             + (f"2^{spin} cycles" if spin is not None else "not set (no OpenBLAS found)"))
     same, other = wake_latency(same_core=True), wake_latency(same_core=False)
     if same is not None:
         info["thread wake-up after a signal (median; bench/wakeup.py)"] = (

@@ -10,8 +10,9 @@ temporaries. RSS is the common measure because PyTorch's allocations are invisib
 to tracemalloc; for the engine, tracemalloc's peak over one further step (numpy
 reports its array allocations to it) is given too.
 
-The PyTorch process loads the engine's packages (the recipe, the parameter groups)
-but runs with STEPGRAD_MALLOC_TUNING=0, so PyTorch meets glibc's malloc as it is.
+The engine's process calls `engine.tune()`, as the `stepgrad` command does; the
+PyTorch process loads the engine's packages (the recipe, the parameter groups) but
+does not, so PyTorch meets glibc's malloc as it is.
 """
 import argparse
 import dataclasses
@@ -73,6 +74,8 @@ def measure_here(framework, sizes, threads):
     from bench import gpt_case
     batches, vocab = gpt_case.make_batches(sizes)
     if framework == "engine":
+        from engine import tune
+        tune()  # as the `stepgrad` command does
         model, opt = gpt_case.build_engine(sizes, vocab)
         set_threads(threads)
         step = gpt_case.engine_step(model, opt, batches, sizes.grad_clip)
@@ -104,8 +107,6 @@ def measure(framework, sizes, threads):
            "--sizes", json.dumps(dataclasses.asdict(sizes))]
     root = str(Path(__file__).resolve().parents[1])  # so `bench` imports from any working directory
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    if framework == "torch":
-        env["STEPGRAD_MALLOC_TUNING"] = "0"  # the engine's malloc settings are not PyTorch's to measure with
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"memory measurement of {framework} failed:\n{done.stderr.strip()}")

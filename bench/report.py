@@ -187,9 +187,9 @@ frameworks, so each is measured as it runs alone. Garbage collection stays on.
   OpenMP threads spin while waiting; when other processes compete for the cores this makes small
   matmuls much slower, and the timings noisy — check the load averages below. The engine's fused
   kernels (GELU, attention) split their rows over its own threads (`STEPGRAD_NUM_THREADS`, default
-  the usable cores), and importing the engine shortens OpenBLAS's idle spin to 2^18 cycles
-  (`OPENBLAS_THREAD_TIMEOUT=18`, `engine/blas_threads.py`, whether numpy was imported first or not) so
-  that those threads get the cores (with OpenBLAS's default the GPT step ran 15-20% slower here).
+  the usable cores), and the benchmark calls `engine.tune()`, as the `stepgrad` command does: it
+  shortens OpenBLAS's idle spin to 2^18 cycles (`OPENBLAS_THREAD_TIMEOUT=18`) so that those threads
+  get the cores, and has glibc's malloc keep freed memory for reuse (`engine/kernels/tuning.py`).
 - Both frameworks run in the same process, so torch also runs with the engine's malloc tuning.
 """
 

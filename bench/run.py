@@ -20,6 +20,7 @@ from bench.gpt_case import make_batches
 from bench.machine import describe
 from bench.threads import set_threads
 from bench.torch_ref import load_torch, torch_settings
+from engine import tune
 from models.train import TrainError, prepare_out_dir
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -74,6 +75,7 @@ def main(argv=None):
         print(f"bench: {e}", file=sys.stderr)
         return 2
     torch = load_torch(hide=args.no_torch)
+    tuned = tune()  # as the `stepgrad` command does; before set_threads, since it restarts OpenBLAS's workers
     set_threads(args.threads, torch)
     sizes = TINY if args.tiny else RECIPE
     try:
@@ -82,7 +84,7 @@ def main(argv=None):
         print(f"bench: {e}", file=sys.stderr)
         return 2
     sizes = dataclasses.replace(sizes, vocab_size=vocab)
-    machine = describe(torch, torch_settings(torch))
+    machine = describe(torch, torch_settings(torch), tuned)
     ctx = cases.Context(sizes, make_plan(args), torch, batches, args.threads)
     ctx.notes["cores"] = os.cpu_count() or 1
     ctx.notes["data"] = args.data

@@ -3,8 +3,8 @@
 OpenBLAS and OpenMP worker threads spin while they wait for work; on a machine
 where other processes compete for the cores, more threads can make small matmuls
 many times slower. The benchmark sets both frameworks to the same count. (The
-engine finds OpenBLAS the same way in `engine/blas_threads.py`; this module does not
-import it, because the PyTorch memory measurement must run without the engine.)
+engine finds OpenBLAS the same way in `engine/kernels/tuning.py`; this module does not
+import it, so that the PyTorch memory measurement can run without the engine.)
 """
 import ctypes
 

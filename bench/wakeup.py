@@ -1,7 +1,7 @@
 """How long a sleeping thread takes to start running after it is signalled, same core vs other core.
 
 Every parallel kernel hands work to a thread that sleeps: the engine's own workers
-(`engine.parallel`), OpenBLAS's workers once their idle spin ends, and a Python
+(`engine.kernels.threads`), OpenBLAS's workers once their idle spin ends, and a Python
 thread waiting for the GIL. On a virtual machine, waking a thread on another core
 costs an inter-processor interrupt through the hypervisor; PyTorch's OpenMP workers
 avoid it by spinning between parallel regions. This measures that cost.

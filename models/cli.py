@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from engine import tune
 from engine.files import FormatError
 from models.checkpoint import CheckpointError
 from models.data import MAX_DATA_BYTES, DataError
@@ -507,6 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    tune()  # faster training steps: malloc keeps freed memory, OpenBLAS's idle threads sleep soon (engine.tune)
     try:
         # SIGTERM unwinds like Ctrl-C; floating-point trouble is reported by the checks, never as numpy warnings
         with terminate_like_interrupt(), np.errstate(all="ignore"):

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from engine import kernels
 from engine.ops.base import Op
 from engine.tensor import Tensor
 
@@ -91,7 +92,7 @@ class Div(Op):
 
 
 class PowScalar(Op):
-    """x ** p for a Python number p (x*x and x*x*x are far faster than numpy's power)."""
+    """x ** p for a Python number p"""
     elementwise = True
     name = "pow_scalar"
 
@@ -100,15 +101,7 @@ class PowScalar(Op):
         return f"d({x}**2)/d{x} = 2·{x}" if p == 2 else f"d({x}**{p:g})/d{x} = {p:g}·{x}**{p - 1:g}"
 
     def forward(ctx, x, p):
-        if p == 2:
-            return x * x
-        if p == 3:
-            return x * x * x
-        if p == 0.5:
-            return np.sqrt(x)
-        if p == -1:
-            return 1.0 / x
-        return np.power(x, p)
+        return kernels.power(x, p)
 
     def backward(ctx, g, out):
         x = ctx.parents[0]
@@ -191,10 +184,7 @@ class Sigmoid(Op):
     derivatives = ("dσ({x})/d{x} = σ({x})(1 - σ({x}))",)
 
     def forward(ctx, x):
-        y = np.tanh(x * 0.5)
-        y += 1.0
-        y *= 0.5
-        return y
+        return (np.tanh(x * 0.5) + 1.0) * 0.5
 
     def backward(ctx, g, out):
         return g * out * (1.0 - out)
@@ -243,44 +233,6 @@ class Abs(Op):
         return g * Tensor._wrap(np.sign(x.data))
 
 
-# Abramowitz & Stegun 7.1.26: erf(a) = 1 - poly(t) * exp(-a*a), t = 1 / (1 + P*a), a >= 0,
-# |error| < 1.5e-7, below float32 resolution.
-_ERF_P = 0.3275911
-_ERF_A = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
-_erf_exact = np.frompyfunc(math.erf, 1, 1)
-
-
-def erf_tail(a, scale=1.0, log_factor=0.0):
-    """For a = |z| in float32: (scale * poly(t) / f, f * exp(-a*a)) with f = exp(log_factor).
-
-    Their product is scale * (1 - erf(a)). Overwrites `a` with f * exp(-a*a). Both come
-    back so that GELU can keep the normal density (f = 1/sqrt(2 pi)) without a pass of
-    its own.
-    """
-    t = a * _ERF_P
-    t += 1.0
-    np.reciprocal(t, out=t)
-    scale *= math.exp(-log_factor)
-    poly = t * (_ERF_A[0] * scale)
-    for c in _ERF_A[1:]:
-        poly += c * scale
-        poly *= t
-    np.multiply(a, a, out=a)
-    np.subtract(log_factor, a, out=a)
-    np.exp(a, out=a)
-    return poly, a
-
-
-def erf_array(x):
-    """The error function of an array: exact in float64, to 1.5e-7 in float32."""
-    if x.dtype == np.float64:
-        return _erf_exact(x).astype(np.float64)
-    poly, e = erf_tail(np.abs(x))
-    poly *= e
-    np.subtract(1.0, poly, out=poly)
-    return np.copysign(poly, x, out=poly)
-
-
 class Erf(Op):
     """the error function (GELU's building block)"""
     elementwise = True
@@ -288,7 +240,7 @@ class Erf(Op):
     derivatives = ("d erf({x})/d{x} = 2/√π·exp(-{x}²)",)
 
     def forward(ctx, x):
-        return erf_array(x)
+        return kernels.erf(x)
 
     def backward(ctx, g, out):
         x = ctx.parents[0]

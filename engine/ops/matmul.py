@@ -1,6 +1,7 @@
 """Matrix product with numpy's semantics (1-D vectors, broadcast batch dimensions)."""
 import numpy as np
 
+from engine import kernels
 from engine.errors import ShapeError
 from engine.ops.base import Op
 
@@ -24,10 +25,7 @@ class MatMul(Op):
 
     def forward(ctx, a, b):
         _check(a, b)
-        if a.ndim > 2 and b.ndim == 2:
-            # one (N, K) @ (K, M) product is ~2x faster than numpy's batched loop
-            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
-        return a @ b
+        return kernels.matmul(a, b)
 
     def backward(ctx, g, out):
         a, b = ctx.parents
@@ -52,10 +50,10 @@ class Linear(Op):
 
     def forward(ctx, x, w, *bias):
         _check(x, w.T)
-        y = x.reshape(-1, x.shape[-1]) @ w.T                          # (N, out)
+        y = kernels.matmul(x, w.T)                                    # (..., out)
         if bias:
             y += bias[0]
-        return y.reshape(x.shape[:-1] + (w.shape[0],))
+        return y
 
     def backward(ctx, g, out):
         x, w = ctx.parents[:2]

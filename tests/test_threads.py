@@ -1,10 +1,11 @@
-"""The fused kernels give the same answers split over threads as in one thread; the thread count setting."""
+"""The kernels give the same answers split over threads as in one thread; the thread count setting."""
 import os
 
 import numpy as np
 import pytest
 
-from engine import Tensor, functional as F, gradcheck, parallel
+from engine import Tensor, functional as F, gradcheck
+from engine.kernels import threads as parallel
 
 RNG = np.random.default_rng(7)
 
@@ -90,14 +91,25 @@ def test_a_forked_child_can_still_run_threaded_kernels(threads):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-@pytest.mark.parametrize("value, expected", [("1", 1), (" 3 ", 3), ("0", 1)])
+def usable_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), (" 1 ", 1), ("0", 1), ("cores", usable_cores())])
 def test_stepgrad_num_threads_sets_the_thread_count(monkeypatch, value, expected):
-    monkeypatch.setenv("STEPGRAD_NUM_THREADS", value)
+    monkeypatch.setenv("STEPGRAD_NUM_THREADS", str(usable_cores()) if value == "cores" else value)
     assert parallel._usable_cores() == expected
 
 
+def test_more_threads_than_cores_are_capped_with_a_warning(monkeypatch):
+    monkeypatch.setenv("STEPGRAD_NUM_THREADS", str(usable_cores() + 3))
+    with pytest.warns(RuntimeWarning, match=f"STEPGRAD_NUM_THREADS='{usable_cores() + 3}' is more than the "
+                                            f"{usable_cores()} usable cores"):
+        assert parallel._usable_cores() == usable_cores()
+
+
 def test_a_thread_count_that_is_not_a_number_is_ignored_with_a_warning(monkeypatch):
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     monkeypatch.setenv("STEPGRAD_NUM_THREADS", "")
     assert parallel._usable_cores() == cores
     monkeypatch.setenv("STEPGRAD_NUM_THREADS", "abc")

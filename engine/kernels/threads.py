@@ -1,12 +1,11 @@
 """Split numpy work over row blocks run in parallel threads.
 
-numpy releases the GIL inside its loops, so the fused kernels (GELU, attention) can
+numpy releases the GIL inside its loops, so the long kernels (GELU, attention) can
 use every core the way BLAS already does for matmuls. Small arrays run in the
-calling thread: below `MIN_WORK` elements the hand-off costs more than it saves.
-`STEPGRAD_NUM_THREADS` sets the thread count (default: the usable cores).
-
-OpenBLAS's idle threads spin for a while after every matmul and would steal the
-cores from these kernels; `engine/blas_threads.py` shortens that spin.
+calling thread: below `MIN_WORK` elements the hand-off costs more than it saves
+(waking a sleeping thread on another core takes about 60 µs on the 2-core machine we
+measure on). `STEPGRAD_NUM_THREADS` sets the thread count (default, and at most: the
+usable cores).
 """
 import os
 import warnings
@@ -24,15 +23,21 @@ def _usable_cores():
     if not env:
         return cores
     try:
-        return max(1, int(env))
+        wanted = max(1, int(env))
     except ValueError:
         warnings.warn(f"ignoring STEPGRAD_NUM_THREADS={env!r}, which is not a whole number: "
                       f"using {cores} threads (the usable cores)", RuntimeWarning)
         return cores
+    if wanted > cores:
+        warnings.warn(f"STEPGRAD_NUM_THREADS={env!r} is more than the {cores} usable cores: using {cores} threads "
+                      f"(more threads than cores only wait for each other)", RuntimeWarning)
+        return cores
+    return wanted
 
 
 _threads = _usable_cores()
 _pool = None
+_fork_hook_registered = False
 
 
 def _forget_pool_in_child():
@@ -41,17 +46,13 @@ def _forget_pool_in_child():
     _pool = None
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_in_child)
-
-
 def num_threads():
-    """How many threads the fused kernels use."""
+    """How many threads the kernels use."""
     return _threads
 
 
 def set_num_threads(n):
-    """Use `n` threads for the fused kernels (1: everything in the calling thread)."""
+    """Use `n` threads for the kernels (1: everything in the calling thread)."""
     global _threads, _pool
     _threads = max(1, int(n))
     if _pool is not None:
@@ -65,11 +66,14 @@ def for_blocks(fn, n_rows, work):
     Blocks run in parallel when `work` (elements touched) is worth it; returns the
     list of fn's results in block order.
     """
-    global _pool
+    global _pool, _fork_hook_registered
     k = min(_threads, n_rows)
     if k < 2 or work < MIN_WORK:
         return [fn(0, n_rows)]
     if _pool is None:
+        if not _fork_hook_registered and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_forget_pool_in_child)  # registered on first use, not at import
+            _fork_hook_registered = True
         _pool = ThreadPoolExecutor(max_workers=_threads - 1, thread_name_prefix="stepgrad")
     edges = [n_rows * i // k for i in range(k + 1)]
     futures = [_pool.submit(fn, edges[i], edges[i + 1]) for i in range(1, k)]
