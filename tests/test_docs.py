@@ -43,7 +43,12 @@ class Block:
 
 def read_blocks(path):
     """The fenced blocks of `path`, each code block paired with the output block after it."""
-    blocks, lines, i = [], path.read_text(encoding="utf-8").splitlines(), 0
+    return parse_blocks(path.read_text(encoding="utf-8"), path.name)
+
+
+def parse_blocks(text, name):
+    """The fenced blocks of markdown `text` (from the page `name`), as `read_blocks` gives them."""
+    blocks, lines, i = [], text.splitlines(), 0
     previous_end = None
     while i < len(lines):
         m = re.match(r"^```(\S*)\s*(.*)$", lines[i])
@@ -59,7 +64,7 @@ def read_blocks(path):
             body.append(lines[i])
             i += 1
         if i == len(lines):
-            raise AssertionError(f"{path.name}:{start + 1}: unclosed ``` block")
+            raise AssertionError(f"{name}:{start + 1}: unclosed ``` block")
         block = Block(m.group(1), tuple(m.group(2).split()), "\n".join(body) + "\n", start + 1)
         if block.lang == "text" and previous_end is not None and blocks and blocks[-1].lang in ("python", "bash"):
             blocks[-1].output = block.text

@@ -1,20 +1,14 @@
 """The op table: every primitive op of the engine, forward and backward side by side.
 
-`OPS` lists every op class (its `.name` is what graphs and errors show); the gradient
-tests are driven by a table of cases that must cover every entry here.
+An op is one class in one of the files below. Defining it is all it takes to join
+`OPS` (see `Op.__init_subclass__`) and to be exported here by its class name
+(`engine.ops.Mul`). `OPS` drives the op tests: each entry needs cases in
+tests/op_cases.py, and each states its local derivative for `trace_backward`.
 """
-from engine.ops.attention import Attention
-from engine.ops.base import FusedOp, Op
-from engine.ops.elementwise import (Abs, Add, Div, Erf, Exp, Log, Maximum, Mul, Neg, Pow, PowScalar,
-                                    Relu, Sigmoid, Sqrt, Sub, Tanh, Where)
-from engine.ops.fused import Gelu, LayerNorm
-from engine.ops.matmul import Linear, MatMul
-from engine.ops.reduce import Expand, Max, Min, Sum, SumTo
-from engine.ops.shape import Cast, Concatenate, Index, IndexAdd, Reshape, Transpose
-from engine.ops.softmax import CrossEntropy, LogSoftmax, LogSumExp, Softmax
+from engine.ops import attention, elementwise, fused, matmul, reduce, shape, softmax  # noqa: F401 (they define the ops)
+from engine.ops.base import FusedOp, Node, Op, engine_ops, record
 
-OPS = (Neg, Add, Sub, Mul, Div, PowScalar, Pow, Exp, Log, Tanh, Sigmoid, Relu, Sqrt, Abs, Erf,
-        Maximum, Where, MatMul, Linear, Sum, SumTo, Expand, Max, Min, Reshape, Transpose, Index, IndexAdd,
-        Concatenate, Cast, Softmax, LogSoftmax, LogSumExp, CrossEntropy, LayerNorm, Gelu, Attention)
+OPS = engine_ops()
+globals().update({op.__name__: op for op in OPS})  # engine.ops.Add, engine.ops.LayerNorm, ...
 
-__all__ = ["Op", "FusedOp", "OPS"] + [op.__name__ for op in OPS]
+__all__ = ["Op", "FusedOp", "Node", "record", "OPS"] + [op.__name__ for op in OPS]

@@ -100,6 +100,9 @@ def user_frame():
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
+_ENGINE_OPS = []  # every op class defined in engine/ops/, in the order defined: engine.ops.OPS
+
+
 class Op:
     """A primitive op: subclasses set `name` and define `forward`, `backward` and the derivative's text."""
 
@@ -126,6 +129,26 @@ class Op:
     def apply(cls, *parents, **attrs):
         """Run the op on tensors and record it in the graph when grad is on."""
         return record(cls, parents, attrs)
+
+    def __init_subclass__(cls, **kwargs):
+        """Defining an op class in engine/ops/ adds it to the engine's table, `engine.ops.OPS`.
+
+        Ops defined anywhere else (your own, the docs' examples) work the same way but stay
+        out of the table, whose every entry needs test cases in tests/op_cases.py.
+        """
+        super().__init_subclass__(**kwargs)
+        if cls.name is None or not cls.__module__.startswith("engine.ops."):
+            return
+        taken = [op for op in _ENGINE_OPS if op.name == cls.name]
+        if taken:
+            raise TypeError(f"{cls.__module__}.{cls.__qualname__}: the op name {cls.name!r} is taken by "
+                            f"{taken[0].__module__}.{taken[0].__qualname__}; op names must be distinct")
+        _ENGINE_OPS.append(cls)
+
+
+def engine_ops():
+    """The op classes defined in engine/ops/ so far, in the order they were defined."""
+    return tuple(_ENGINE_OPS)
 
 
 class FusedOp(Op):
