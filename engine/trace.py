@@ -3,7 +3,8 @@
 `trace_backward(loss)` runs the real backward pass (`engine.autograd.run_backward`,
 the one the engine trains with) with an observer that keeps each step: one row per
 edge, in the order backward visits it, with the gradient arriving at the node, the
-op's local derivative in words (each op states its own, beside its backward rule),
+op's local derivative in words (each op states its own, beside its backward rule;
+the table fills in the names it gives the tensors),
 what the input receives after the engine summed a broadcast gradient back to its
 shape, and the input's running total. Nothing is written to `.grad` and the graph is
 not freed, so it can be traced (and drawn, and back-propagated) again. Printing the
@@ -201,6 +202,13 @@ class _Recorder:
         self.grads = {}    # id(tensor) -> its gradient so far (a copy: the walker may add into its own)
         self.counts = {}   # id(tensor) -> contributions received so far
 
+    def name_of(self, t):
+        """What the local-derivative column calls an input: its label, or a constant's value or name."""
+        label = self.labels.get(id(t)) or t.name
+        if label:
+            return label
+        return format_values(t.data) if t.data.size == 1 else "const"
+
     def observe(self, node, i, upstream, raw, contribution, total):
         """Called by `run_backward` as input `i` of `node` receives `contribution` (see there)."""
         out, p = self.outputs[id(node)], node.parents[i]
@@ -215,8 +223,9 @@ class _Recorder:
         if count > 1:
             notes.append(f"{_ordinal(count)} contribution, added to the total")
         self.grads[id(p)] = total.data.copy()
+        names = tuple(self.name_of(q) for q in node.parents)
         self.rows.append(TraceRow(
             len(self.rows) + 1, self.labels[id(out)], node.op.name, self.labels[id(p)], i,
-            Summary(upstream.data, self.max_values), node.op.derivative(node, i, node.op.inputs),
+            Summary(upstream.data, self.max_values), node.op.derivative(node, i, names),
             tuple(raw.shape), Summary(contribution.data, self.max_values), Summary(total.data, self.max_values),
             tuple(notes), out, p))

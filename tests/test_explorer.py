@@ -151,7 +151,7 @@ def test_local_derivative_is_shown_as_formula_and_number():
     L, (a, b, c, f) = _expression()
     step = next(s for s in explore(L).steps if s["title"] == "e (mul) → a")
     fields = {fl["label"]: fl for fl in step["fields"]}
-    assert fields["local derivative"]["text"] == "d(a*b)/da = b"
+    assert fields["local derivative"]["text"] == "d(a*b)/d a = b"
     assert fields["∂e/∂a"]["value"]["lines"] == ["-3"]                    # b's value
     assert fields["upstream g = ∂L/∂e"]["value"]["lines"] == ["-2"]       # f's value
     assert fields["contribution = g × local"]["value"]["lines"] == ["6"]

@@ -41,7 +41,11 @@ def test_rows_follow_the_engine_order_and_describe_local_derivatives():
     ops = [r.op for r in trace]
     assert ops == ["mul", "sum", "mul", "mul", "tanh", "add", "add", "matmul"]
     text = str(trace)
-    assert "d(a*b)/da = b" in text and "d(tanh x)/dx = 1 - tanh²x" in text and "d(a@b)/db: aᵀ @ g" in text
+    assert [r.local for r in trace][2:] == [
+        "d(tanh#4*tanh#4)/d tanh#4 = tanh#4", "d(tanh#4*tanh#4)/d tanh#4 = tanh#4",
+        "d tanh(add#3)/d add#3 = 1 - tanh²(add#3)", "d(matmul#1 + b)/d matmul#1 = 1", "d(matmul#1 + b)/d b = 1",
+        "d(x@W)/d W: xᵀ @ g"]
+    assert trace[0].local == "d(sum#6*0.007812)/d sum#6 = 0.007812"  # mean: a sum times the constant 1/128
     bias_row = next(r for r in trace if r.parent == "b")
     assert bias_row.notes == ("summed over axis 0: (32, 4) → (4,)",)
     assert bias_row.raw_shape == (32, 4) and bias_row.contribution.shape == (4,)
@@ -52,7 +56,7 @@ def test_running_total_accumulates_a_tensor_used_twice():
     x = Tensor([1.0, -2.0], requires_grad=True, name="x")
     trace = trace_backward((x * x).sum())
     to_x = [r for r in trace if r.parent == "x"]
-    assert [r.local for r in to_x] == ["d(a*b)/da = b", "d(a*b)/db = a"]
+    assert [r.local for r in to_x] == ["d(x*x)/d x = x", "d(x*x)/d x = x"]
     assert str(to_x[0].total) == "[1, -2]"
     assert str(to_x[1].total) == "[2, -4]"
     assert to_x[1].notes == ("2nd contribution, added to the total",)
@@ -132,10 +136,23 @@ def test_every_edge_of_every_case_has_its_local_derivative_and_the_real_gradient
         np.testing.assert_array_equal(trace.grad(x), None if e is None else e.data)
 
 
+def test_the_local_derivative_calls_the_inputs_by_the_tables_names():
+    a = Tensor(2.0, requires_grad=True, name="a")
+    b = Tensor(-3.0, requires_grad=True, name="b")
+    assert [r.local for r in trace_backward(a * b + a)] == [
+        "d(mul#2 + a)/d mul#2 = 1", "d(mul#2 + a)/d a = 1", "d(a*b)/d a = b", "d(a*b)/d b = a"]
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    rows = trace_backward((Tensor(np.ones((3, 2)), name="data") * w * 0.5).sum(), params={"weight": w})
+    assert [r.local for r in rows][1:] == ["d(mul#1*0.5)/d mul#1 = 0.5", "d(data*weight)/d weight = data"]
+    x = Tensor(np.ones((2, 3)), requires_grad=True, name="x")
+    rows = trace_backward(F.linear(x, Tensor(np.ones((4, 3)), requires_grad=True, name="W")).sum())
+    assert [r.local for r in rows][1:] == ["d(x@Wᵀ)/d x: g @ W", "d(x@Wᵀ)/d W: gᵀ @ x"]
+
+
 def test_pow_scalar_states_its_power():
     x = Tensor([1.0, 2.0], requires_grad=True, name="x")
-    assert [r.local for r in trace_backward((x ** 3).sum())][-1] == "d(x**3)/dx = 3·x**2"
-    assert [r.local for r in trace_backward((x ** 2).sum())][-1] == "d(x**2)/dx = 2·x"
+    assert [r.local for r in trace_backward((x ** 3).sum())][-1] == "d(x**3)/d x = 3·x**2"
+    assert [r.local for r in trace_backward((x ** 2).sum())][-1] == "d(x**2)/d x = 2·x"
 
 
 def test_the_trace_observes_the_real_backward_pass(monkeypatch):

@@ -22,9 +22,12 @@ class Attention(FusedOp):
     gradient is one array too, instead of three that the engine pads and adds.
     """
     name = "attention"
-    inputs = ("q", "k", "v")
-    derivatives = ("d{q} = (P·(dP - Σ P·dP)) @ {k} · scale, P = softmax, dP = g @ {v}ᵀ",
-                   "d{k} = (P·(dP - Σ P·dP))ᵀ @ {q} · scale", "d{v} = Pᵀ @ g")
+
+    def derivative(ctx, index, names):  # in q, k, v whatever the inputs are called: their names are long
+        if len(ctx.parents) == 1:
+            return "(dq, dk, dv) = (dS @ k, dSᵀ @ q, Pᵀ @ g), dS = P·(dP - Σ P·dP)·scale, dP = g @ vᵀ"
+        return ("dq = dS @ k, dS = P·(dP - Σ P·dP)·scale, P = softmax, dP = g @ vᵀ", "dk = dSᵀ @ q",
+                "dv = Pᵀ @ g")[index]
 
     def forward(ctx, *qkv, is_causal, scale, dropout_mask):
         q, k, v = qkv[0] if len(qkv) == 1 else qkv                         # (B, H, T, D) each

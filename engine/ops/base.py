@@ -110,20 +110,21 @@ class Op:
     uses_output = False  # True when backward reads `out`: editing it in place is then an error
     elementwise = False  # True when output element i depends only on element i of each (broadcast) input:
                          # the local derivative is then one number per element (backward applied to ones)
-    inputs = ("x",)      # what the derivative texts call the inputs, in order
-    derivatives = ()     # per input, d(output)/d(that input) in words: "d({a}*{b})/d{a} = {b}"
+    inputs = ("x",)      # the placeholders of the derivative texts, one per input, in order
+    derivatives = ()     # per input, d(output)/d(that input) in words: "d({a}*{b})/d {a} = {b}"
 
     def derivative(ctx, index, names):
         """The local derivative d(output)/d(input `index`) in words, calling the inputs `names`.
 
-        `trace_backward` shows it beside each edge. This fills in `derivatives[index]`
-        (the last text serves any further inputs); an op whose derivative depends on its
-        attrs (the power of `x ** p`, a reduction mode) states it by overriding this.
+        `trace_backward` shows it beside each edge, with the names its table gives the
+        tensors. This fills `names` into `derivatives[index]` (the last text serves any
+        further inputs); an op whose derivative depends on its attrs (the power of
+        `x ** p`, a reduction mode) states it by overriding this.
         """
-        texts = ctx.op.derivatives
-        if not texts:
-            return f"{ctx.op.name}'s backward rule"
-        return texts[min(index, len(texts) - 1)].format(**dict(zip(ctx.op.inputs, names)))
+        op = ctx.op
+        if not op.derivatives:
+            return f"{op.name}'s backward rule"
+        return op.derivatives[min(index, len(op.derivatives) - 1)].format(**dict(zip(op.inputs, names)))
 
     @classmethod
     def apply(cls, *parents, **attrs):

@@ -21,7 +21,7 @@ class Neg(Op):
     """-x"""
     elementwise = True
     name = "neg"
-    derivatives = ("d(-{x})/d{x} = -1",)
+    derivatives = ("d(-{x})/d {x} = -1",)
 
     def forward(ctx, x):
         return np.negative(x)
@@ -35,7 +35,7 @@ class Add(Op):
     elementwise = True
     name = "add"
     inputs = ("a", "b")
-    derivatives = ("d({a}+{b})/d{a} = 1", "d({a}+{b})/d{b} = 1")
+    derivatives = ("d({a} + {b})/d {a} = 1", "d({a} + {b})/d {b} = 1")
 
     def forward(ctx, a, b):
         return a + b
@@ -49,7 +49,7 @@ class Sub(Op):
     elementwise = True
     name = "sub"
     inputs = ("a", "b")
-    derivatives = ("d({a}-{b})/d{a} = 1", "d({a}-{b})/d{b} = -1")
+    derivatives = ("d({a} - {b})/d {a} = 1", "d({a} - {b})/d {b} = -1")
 
     def forward(ctx, a, b):
         return a - b
@@ -63,7 +63,7 @@ class Mul(Op):
     elementwise = True
     name = "mul"
     inputs = ("a", "b")
-    derivatives = ("d({a}*{b})/d{a} = {b}", "d({a}*{b})/d{b} = {a}")
+    derivatives = ("d({a}*{b})/d {a} = {b}", "d({a}*{b})/d {b} = {a}")
 
     def forward(ctx, a, b):
         return a * b
@@ -79,7 +79,7 @@ class Div(Op):
     elementwise = True
     name = "div"
     inputs = ("a", "b")
-    derivatives = ("d({a}/{b})/d{a} = 1/{b}", "d({a}/{b})/d{b} = -{a}/{b}²")
+    derivatives = ("d({a}/{b})/d {a} = 1/{b}", "d({a}/{b})/d {b} = -{a}/{b}²")
 
     def forward(ctx, a, b):
         return a / b
@@ -98,7 +98,7 @@ class PowScalar(Op):
 
     def derivative(ctx, index, names):
         x, p = names[0], ctx.attrs["p"]
-        return f"d({x}**2)/d{x} = 2·{x}" if p == 2 else f"d({x}**{p:g})/d{x} = {p:g}·{x}**{p - 1:g}"
+        return f"d({x}**2)/d {x} = 2·{x}" if p == 2 else f"d({x}**{p:g})/d {x} = {p:g}·{x}**{p - 1:g}"
 
     def forward(ctx, x, p):
         return kernels.power(x, p)
@@ -119,7 +119,7 @@ class Pow(Op):
     elementwise = True
     name = "pow"
     inputs = ("a", "b")
-    derivatives = ("d({a}**{b})/d{a} = {b}·{a}**({b}-1)", "d({a}**{b})/d{b} = {a}**{b}·log {a}")
+    derivatives = ("d({a}**{b})/d {a} = {b}·{a}**({b}-1)", "d({a}**{b})/d {b} = {a}**{b}·log {a}")
 
     def forward(ctx, a, b):
         return np.power(a, b)
@@ -139,7 +139,7 @@ class Exp(Op):
     uses_output = True
     elementwise = True
     name = "exp"
-    derivatives = ("d(exp {x})/d{x} = exp {x}",)
+    derivatives = ("d exp({x})/d {x} = exp({x})",)
 
     def forward(ctx, x):
         return np.exp(x)
@@ -152,7 +152,7 @@ class Log(Op):
     """natural logarithm"""
     elementwise = True
     name = "log"
-    derivatives = ("d(log {x})/d{x} = 1/{x}",)
+    derivatives = ("d log({x})/d {x} = 1/{x}",)
 
     def forward(ctx, x):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -167,7 +167,7 @@ class Tanh(Op):
     uses_output = True
     elementwise = True
     name = "tanh"
-    derivatives = ("d(tanh {x})/d{x} = 1 - tanh²{x}",)
+    derivatives = ("d tanh({x})/d {x} = 1 - tanh²({x})",)
 
     def forward(ctx, x):
         return np.tanh(x)
@@ -181,7 +181,7 @@ class Sigmoid(Op):
     uses_output = True
     elementwise = True
     name = "sigmoid"
-    derivatives = ("dσ({x})/d{x} = σ({x})(1 - σ({x}))",)
+    derivatives = ("d σ({x})/d {x} = σ({x})·(1 - σ({x}))",)
 
     def forward(ctx, x):
         return (np.tanh(x * 0.5) + 1.0) * 0.5
@@ -194,7 +194,7 @@ class Relu(Op):
     """max(x, 0)"""
     elementwise = True
     name = "relu"
-    derivatives = ("d relu({x})/d{x} = 1 where {x} > 0, else 0",)
+    derivatives = ("d relu({x})/d {x} = 1 where {x} > 0, else 0",)
 
     def forward(ctx, x):
         return np.maximum(x, 0)
@@ -209,7 +209,7 @@ class Sqrt(Op):
     uses_output = True
     elementwise = True
     name = "sqrt"
-    derivatives = ("d√{x}/d{x} = 1/(2√{x})",)
+    derivatives = ("d √{x}/d {x} = 1/(2√{x})",)
 
     def forward(ctx, x):
         with np.errstate(invalid="ignore"):
@@ -223,7 +223,7 @@ class Abs(Op):
     """|x| (gradient sign(x), 0 at 0)"""
     elementwise = True
     name = "abs"
-    derivatives = ("d|{x}|/d{x} = sign({x})",)
+    derivatives = ("d |{x}|/d {x} = sign({x})",)
 
     def forward(ctx, x):
         return np.abs(x)
@@ -237,7 +237,7 @@ class Erf(Op):
     """the error function (GELU's building block)"""
     elementwise = True
     name = "erf"
-    derivatives = ("d erf({x})/d{x} = 2/√π·exp(-{x}²)",)
+    derivatives = ("d erf({x})/d {x} = 2/√π·exp(-{x}²)",)
 
     def forward(ctx, x):
         return kernels.erf(x)

@@ -70,7 +70,7 @@ class Gelu(FusedOp):
     """
     elementwise = True
     name = "gelu"
-    derivatives = ("d gelu({x})/d{x} = Φ({x}) + {x}·φ({x})",)
+    derivatives = ("d gelu({x})/d {x} = Φ({x}) + {x}·φ({x})",)
 
     def forward(ctx, x, approximate):
         if approximate == "tanh":

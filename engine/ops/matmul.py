@@ -21,7 +21,7 @@ class MatMul(Op):
     """a @ b"""
     name = "matmul"
     inputs = ("a", "b")
-    derivatives = ("d({a}@{b})/d{a}: g @ {b}ᵀ", "d({a}@{b})/d{b}: {a}ᵀ @ g")
+    derivatives = ("d({a}@{b})/d {a}: g @ {b}ᵀ", "d({a}@{b})/d {b}: {a}ᵀ @ g")
 
     def forward(ctx, a, b):
         _check(a, b)
@@ -44,9 +44,11 @@ class MatMul(Op):
 class Linear(Op):
     """x @ weight.T (+ bias), weight (out, in): one node, its gradient made in weight's own layout"""
     name = "linear"
-    inputs = ("x", "W", "b")
-    derivatives = ("d({x}@{W}ᵀ+{b})/d{x}: g @ {W}", "d({x}@{W}ᵀ+{b})/d{W}: gᵀ @ {x}",
-                   "d({x}@{W}ᵀ+{b})/d{b}: g summed over rows")
+
+    def derivative(ctx, index, names):
+        x, w = names[:2]
+        y = f"{x}@{w}ᵀ" + (f" + {names[2]}" if len(names) > 2 else "")
+        return (f"d({y})/d {x}: g @ {w}", f"d({y})/d {w}: gᵀ @ {x}", f"d({y})/d {names[-1]}: g summed over rows")[index]
 
     def forward(ctx, x, w, *bias):
         _check(x, w.T)

@@ -58,7 +58,7 @@ class LogSumExp(Op):
     """log(sum(exp(x))) along axes"""
     uses_output = True
     name = "logsumexp"
-    derivatives = ("d lse({x})/d{x} = softmax({x})",)
+    derivatives = ("d lse({x})/d {x} = softmax({x})",)
 
     def forward(ctx, x, axis, keepdims):
         s, m = _shifted(x, axis)
