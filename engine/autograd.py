@@ -10,6 +10,7 @@ job (`engine/ops/base.py`).
 """
 import numpy as np
 
+from engine import anomaly
 from engine.errors import ShapeError
 from engine.grad_mode import state
 from engine.kernels.gradient_sums import GradientSums
@@ -96,7 +97,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
 def _backward_node(node, out, g, grads, observer):
     """The chain rule at one node: its backward rule gives each parent upstream x local derivative."""
     _check_usable(node, out)
-    pgs = node.op.backward(node, g, out) if not state.anomaly else _backward_checked(node, g, out)
+    pgs = node.op.backward(node, g, out) if not state.anomaly else anomaly.checked_backward(node, g, out)
     if type(pgs) is not tuple:
         pgs = (pgs,)
     for i, (p, pg) in enumerate(zip(node.parents, pgs)):
@@ -130,26 +131,6 @@ def _check_usable(node, out):
                 f"a tensor needed by '{node.op.name}' backward (input {i}, shape {p.shape}) was "
                 f"modified in place after it was used (version {v}, now {p._version}); "
                 f"use an out-of-place op instead (x = x + y rather than x += y)")
-
-
-def _backward_checked(node, g, out):
-    """Anomaly mode: the node's backward rule, its gradients checked for NaN and inf.
-
-    The per-op forward checks are off inside, so that a NaN the rule makes is reported
-    against this node, not against an op its rule happens to use.
-    """
-    state.anomaly = False
-    try:
-        pgs = node.op.backward(node, g, out)
-    finally:
-        state.anomaly = True
-    for i, (p, pg) in enumerate(zip(node.parents, pgs if type(pgs) is tuple else (pgs,))):
-        a = None if pg is None or not p.requires_grad else pg.data
-        if a is not None and a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise FloatingPointError(
-                f"detect_anomaly: '{node.op.name}' backward produced {'nan' if np.isnan(a).any() else 'inf'} "
-                f"in the gradient of its input {i} (shape {a.shape}); the op was created at {node.where()}")
-    return pgs
 
 
 def _as_list(x):

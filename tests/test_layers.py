@@ -115,6 +115,22 @@ def test_module_level_imports_form_no_cycle_apart_from_the_late_import():
             visit(m)
 
 
+# ----- the reading order ----------------------------------------------------------------
+def test_the_reading_order_is_as_long_as_it_says_and_holds_no_machine_code():
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("\n### Reading the core in an evening\n", 1)[1].split("\n**", 1)[0]
+    order = section.split("\n1. ", 1)[1].split("\n\n", 1)[0]
+    files = re.findall(r"`(engine/[\w/]+\.py)`", order)
+    lines = sum(len((ROOT / f).read_text(encoding="utf-8").splitlines()) for f in files)
+    stated = int(re.search(r"([\d,]+) lines", section).group(1).replace(",", ""))
+    assert lines == stated, f"docs/architecture.md says the reading order is {stated} lines; it is {lines}"
+    assert lines <= 1400
+    machine = re.compile(r"\bthreading\b|ThreadPool|\bctypes\b|mallopt|for_blocks|openblas", re.I)
+    for f in files:
+        found = machine.search((ROOT / f).read_text(encoding="utf-8"))
+        assert not found, f"{f} holds machine code ({found.group(0)}): move it into engine/kernels/"
+
+
 # ----- import order -------------------------------------------------------------------
 def init_import_blocks():
     """(text before the imports, [import statements' source], the text after them) of engine/__init__.py."""

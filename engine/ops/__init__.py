@@ -6,7 +6,8 @@ An op is one class in one of the files below. Defining it is all it takes to joi
 tests/op_cases.py, and each states its local derivative for `trace_backward`.
 """
 from engine.ops import attention, elementwise, fused, matmul, reduce, shape, softmax  # noqa: F401 (they define the ops)
-from engine.ops.base import FusedOp, Node, Op, engine_ops, record
+from engine.ops.base import Node, Op, engine_ops, record
+from engine.ops.fused import FusedOp
 
 OPS = engine_ops()
 globals().update({op.__name__: op for op in OPS})  # engine.ops.Add, engine.ops.LayerNorm, ...

@@ -7,7 +7,7 @@ nodes (and their temporaries) the same function costs as primitives.
 import numpy as np
 
 from engine import kernels
-from engine.ops.base import FusedOp
+from engine.ops.fused import FusedOp
 from engine.ops.softmax import Softmax
 from engine.tensor import Tensor
 

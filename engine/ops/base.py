@@ -12,24 +12,16 @@ accumulate into returned arrays in place).
 
 Nothing points back from a node to its output, so a graph is freed by reference
 counting as soon as the last tensor of it is dropped.
-
-`FusedOp` is for the few ops that are measurably faster or more stable as one
-numpy kernel (layer norm, GELU, attention): its backward is plain numpy
-(`backward_arrays`), and when a graph of the backward pass is wanted it
-differentiates `composite`, the same function written with primitive ops.
 """
 import itertools
-import os
-import sys
 
 import numpy as np
 
-from engine import autograd  # the module, not its names: it may be half-loaded here (tensor.py's late import)
+from engine import anomaly
 from engine.errors import ShapeError
 from engine.grad_mode import state
 from engine.tensor import Tensor
 
-_ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _recorded = itertools.count()  # numbers the recorded nodes in the order the engine computed them
 
 
@@ -78,26 +70,14 @@ def record(op, parents, attrs):
         node.scope = state.scope
         node.seq = next(_recorded)  # one counter for the whole process: later nodes have larger numbers
         if state.anomaly:
-            node.created_at = user_frame()
-    if state.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
-        raise FloatingPointError(
-            f"detect_anomaly: '{op.name}' produced {'nan' if np.isnan(out).any() else 'inf'} in its forward "
-            f"output (shape {out.shape}) at {user_frame()}")
+            node.created_at = anomaly.user_frame()
+    if state.anomaly:
+        anomaly.check_forward(op, out)
     return t
 
 
 def _shapes(parents):
     return " and ".join(str(p.shape) for p in parents)
-
-
-def user_frame():
-    """The first stack frame outside the engine package, as 'file:line'."""
-    frame = sys._getframe(1)
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)).startswith(_ENGINE_DIR):
-        frame = frame.f_back
-    if frame is None:
-        return "unknown place"
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 _ENGINE_OPS = []  # every op class defined in engine/ops/, in the order defined: engine.ops.OPS
@@ -150,18 +130,3 @@ class Op:
 def engine_ops():
     """The op classes defined in engine/ops/ so far, in the order they were defined."""
     return tuple(_ENGINE_OPS)
-
-
-class FusedOp(Op):
-    """An op with a numpy backward, and a composite of primitives for higher orders."""
-
-    def backward(ctx, g, out):
-        op = ctx.op
-        if not state.grad_enabled:
-            return tuple(None if a is None else Tensor._wrap(a) for a in op.backward_arrays(ctx, g.data))
-        aliases = [p.reshape(p.shape) for p in ctx.parents]  # fresh nodes: the composite's own inputs
-        y = op.composite(*aliases, **ctx.attrs)
-        wanted = [a for a, p in zip(aliases, ctx.parents) if p.requires_grad]
-        found = iter(autograd.run_backward([y], [g], retain_graph=True, create_graph=True,
-                                           inputs=wanted, allow_unused=True, stop_at_inputs=True))
-        return tuple(next(found) if p.requires_grad else None for p in ctx.parents)

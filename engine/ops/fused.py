@@ -3,17 +3,36 @@ chaining primitives. Each states its math here, including its `composite` (the s
 function from primitive ops), which the engine differentiates when the backward pass
 itself is recorded, and which the tests compare against; the kernels it calls
 (engine/kernels/) compute the same thing fast.
+
+`FusedOp` is what they share: a backward in plain numpy (`backward_arrays`) and, when a
+graph of the backward pass is wanted, the composite differentiated instead.
 """
 import math
 
 import numpy as np
 
-from engine import kernels
+from engine import autograd, kernels  # autograd the module, not its names: it may be half-loaded here
 from engine.grad_mode import state
-from engine.ops.base import FusedOp
+from engine.ops.base import Op
 from engine.ops.elementwise import Erf
+from engine.tensor import Tensor
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+class FusedOp(Op):
+    """An op with a numpy backward, and a composite of primitives for higher orders."""
+
+    def backward(ctx, g, out):
+        op = ctx.op
+        if not state.grad_enabled:
+            return tuple(None if a is None else Tensor._wrap(a) for a in op.backward_arrays(ctx, g.data))
+        aliases = [p.reshape(p.shape) for p in ctx.parents]  # fresh nodes: the composite's own inputs
+        y = op.composite(*aliases, **ctx.attrs)
+        wanted = [a for a, p in zip(aliases, ctx.parents) if p.requires_grad]
+        found = iter(autograd.run_backward([y], [g], retain_graph=True, create_graph=True,
+                                           inputs=wanted, allow_unused=True, stop_at_inputs=True))
+        return tuple(next(found) if p.requires_grad else None for p in ctx.parents)
 
 
 class LayerNorm(FusedOp):
