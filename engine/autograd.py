@@ -60,7 +60,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     grads = GradientSums(create_graph)  # per tensor, the sum of the gradients it has received (+=, made cheap)
     for r, g in zip(roots, root_grads):
         if r.requires_grad:
-            grads.add(r, g)
+            grads.seed(r, g)
     wanted = None if inputs is None else {id(t): i for i, t in enumerate(inputs)}
     found = None if inputs is None else [None] * len(inputs)
     saved_mode = state.grad_enabled
@@ -104,11 +104,11 @@ def _backward_node(node, out, g, grads, observer):
         if pg is None or not p.requires_grad:
             continue
         contribution = pg
-        if contribution.shape != p.shape:  # p was broadcast in the forward pass: sum over the copies
-            contribution = contribution.sum_to(p.shape)
-        if contribution.dtype != p.dtype:
-            contribution = contribution.astype(p.dtype)
-        total = grads.add(p, contribution, owned=contribution is not pg or grads.owns(pg, pgs))
+        if contribution.data.shape != p.data.shape:  # p was broadcast in the forward pass: sum over the copies
+            contribution = contribution.sum_to(p.data.shape)
+        if contribution.data.dtype != p.data.dtype:
+            contribution = contribution.astype(p.data.dtype)
+        total = grads.add(p, contribution, pg, pgs)
         if observer is not None:
             observer(node, i, g, pg, contribution, total)
 

@@ -31,11 +31,19 @@ class GradientSums:
         self._upstream = None                # the gradient `pop` handed out last, and whether it was owned
         self._upstream_owned = False
 
-    def add(self, t, g, owned=False):
-        """Add `g` to the gradient `t` has received; returns the sum so far."""
+    def seed(self, t, g):
+        """Start `t` (a root) with the caller's gradient `g`, which the pass must not add into."""
+        self._sums[id(t)] = [g, False]
+
+    def add(self, t, g, raw, returned):
+        """Add `g` to the gradient `t` has received; returns the sum so far.
+
+        `g` is `raw`, one of the gradients `returned` by a backward rule, or a new array
+        made from it (summed back to `t`'s shape).
+        """
         entry = self._sums.get(id(t))
         if entry is None:
-            self._sums[id(t)] = [g, owned]
+            self._sums[id(t)] = [g, g is not raw or self._owns(raw, returned)]
             return g
         if self._create_graph:
             entry[0] = entry[0] + g
@@ -54,7 +62,7 @@ class GradientSums:
         self._upstream, self._upstream_owned = entry
         return self._upstream
 
-    def owns(self, pg, pgs):
+    def _owns(self, pg, pgs):
         """Is the array of `pg`, one of the gradients `pgs` a backward rule returned, owned?"""
         a = pg.data
         if a.base is not None or (a is self._upstream.data and not self._upstream_owned):
