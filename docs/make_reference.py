@@ -22,7 +22,7 @@ REFERENCE = ROOT / "docs" / "reference.md"
 
 #: the documented modules, in the order the reference shows them
 MODULES = ("engine", "engine.functional", "engine.nn", "engine.viz", "engine.trace",
-           "optim", "optim.lr_scheduler", "models")
+           "optim", "optim.lr_scheduler", "optim.testing", "models")
 
 HEADER = """\
 # Reference

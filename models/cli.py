@@ -43,11 +43,11 @@ from models.tokenizer import TokenizerError
 from models.train import train
 from models.train_config import (LM_OPTIMIZERS, MODEL_DEFAULTS, TrainConfig, TrainError, config_from_checkpoint,
                                  make_config)
-from optim import OPTIMIZERS
+from optim import OPTIMIZERS, OptimizerNotFound
 
 PROG = "stepgrad"
 USER_ERRORS = (DataError, CheckpointError, TokenizerError, TrainError, MetricsError, PretrainedError, InitFromError,
-               GraphError, SizeError, FormatError, OSError)
+               GraphError, SizeError, FormatError, OptimizerNotFound, OSError)
 DEFAULT_TRAIN_OUT = "stepgrad-out"
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
@@ -121,9 +121,10 @@ def _add_linreg(commands, parent: Parser) -> None:
         "loss every 100 steps, then the final thetas beside the closed-form least-squares\n"
         "answer. The loop: compute the loss -> converged? -> gradient -> update -> repeat.",
         f"{PROG} linreg --optimizer newton --tol 1e-9")
-    cmd.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), metavar="NAME",
-                     help=f"update rule: {', '.join(OPTIMIZERS)} (default: sgd); newton reaches least "
-                          "squares in one step")
+    cmd.add_argument("--optimizer", default="sgd", metavar="NAME",
+                     help=f"update rule: {', '.join(OPTIMIZERS)}, one an installed package adds ('stepgrad "
+                          "optimizers' lists them) or your own class as module:Class or file.py:Class "
+                          "(default: sgd); newton reaches least squares in one step")
     cmd.add_argument("--lr", type=POSITIVE_FLOAT, metavar="LR", help=_linreg_lr_help())
     cmd.add_argument("--steps", type=POSITIVE_INT, metavar="N",
                      help="number of steps (default: 1000; with --tol an upper limit, default 100000)")
@@ -141,7 +142,7 @@ def _linreg_lr_help() -> str:
 
     rates = ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LRS.items())
     return (f"learning rate (default per optimizer: {rates}; sgd's is the guide's, the others reach least "
-            "squares within 1000 steps)")
+            "squares within 1000 steps; any other optimizer: its own default lr)")
 
 
 def _train_defaults_text() -> str:
@@ -191,8 +192,9 @@ def _add_train(commands, parent: Parser) -> None:
     cmd.add_argument("--n-embd", type=POSITIVE_INT, metavar="N", help="embedding width (mlp, gpt)")
     cmd.add_argument("--n-hidden", type=POSITIVE_INT, metavar="N", help="hidden units (mlp)")
     cmd.add_argument("--dropout", type=PROBABILITY, metavar="P", help="dropout probability (gpt)")
-    cmd.add_argument("--optimizer", choices=list(LM_OPTIMIZERS), metavar="NAME",
-                     help=f"update rule: {', '.join(LM_OPTIMIZERS)} (default: adamw)")
+    cmd.add_argument("--optimizer", metavar="NAME",
+                     help=f"update rule: {', '.join(LM_OPTIMIZERS)}, one an installed package adds or your "
+                          "own class as module:Class or file.py:Class (default: adamw)")
     cmd.add_argument("--lr", type=POSITIVE_FLOAT, metavar="LR", help="peak learning rate")
     cmd.add_argument("--min-lr", type=NONNEG_FLOAT, metavar="LR", help="learning rate at the last step")
     cmd.add_argument("--warmup-steps", type=NONNEG_INT, metavar="N", help="steps of linear warm-up")
@@ -289,13 +291,15 @@ def _add_graph(commands, parent: Parser) -> None:
 def _add_optimizers(commands, parent: Parser) -> None:
     cmd = _command(
         commands, "optimizers", parent, "[-o FILE.png] [--steps N]",
-        "draw optimizer paths on two test functions",
-        "Run SGD, momentum, Nesterov, RMSprop, Adam and Newton from the same start on\n"
-        "Rosenbrock's banana valley and on a stretched bowl, and draw their paths over the\n"
-        "contour lines.",
+        "list the optimizers, or draw their paths on two test functions",
+        "List the optimizers --optimizer accepts: the built-in ones and those installed\n"
+        "packages add (entry-point group stepgrad.optimizers), with what each step needs.\n"
+        "With -o, run SGD, momentum, Nesterov, RMSprop, Adam and Newton from the same start\n"
+        "on Rosenbrock's banana valley and on a stretched bowl, and draw their paths over\n"
+        "the contour lines.",
         f"{PROG} optimizers -o optimizers.png")
-    cmd.add_argument("-o", "--output", metavar="FILE", default="optimizers.png",
-                     help="picture file; the suffix picks the format, png without one (default: optimizers.png)")
+    cmd.add_argument("-o", "--output", metavar="FILE",
+                     help="draw the paths into this picture file; the suffix picks the format")
     cmd.add_argument("--steps", type=POSITIVE_INT, default=500, metavar="N",
                      help="steps per optimizer (default: 500)")
     cmd.set_defaults(handler=_run_optimizers)
@@ -455,11 +459,9 @@ def _run_graph(args) -> int:
 
 
 def _run_optimizers(args) -> int:
-    from optim import plot_trajectories
+    from models.optimizers_cmd import main_optimizers
 
-    plot_trajectories(args.output, steps=args.steps)
-    print(f"wrote {args.output}")
-    return 0
+    return main_optimizers(args)
 
 
 def _run_explore(args) -> int:

@@ -17,6 +17,7 @@ used and the stable limit 2/lambda_max of plain gradient descent on the data.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import time
@@ -32,7 +33,7 @@ from models.linreg import LinearRegression, least_squares, make_data, mse_hessia
 from models.metrics import MetricsWriter, read_metrics
 from models.plots import plot_linreg, plot_loss_curve
 from models.train_config import TrainError
-from optim import CLOSURE_OPTIMIZERS, create
+from optim import get_optimizer, needs_closure
 
 N_POINTS = 100  # the seed's data set size (see models.linreg.make_data)
 #: Learning rates when none is given.  SGD keeps the seed guide's 0.01 (its slow crawl
@@ -69,8 +70,20 @@ class LinregResult:
 
 
 def default_lr(optimizer: str) -> float:
-    """The learning rate ``optimizer`` uses when none is given (``DEFAULT_LRS``)."""
-    return DEFAULT_LRS[optimizer]
+    """The learning rate ``optimizer`` uses when none is given.
+
+    A built-in optimizer's is in ``DEFAULT_LRS``; another one's (installed, or
+    ``module:Class``) is its constructor's default ``lr``, else the seed's 0.01
+    (1.0 if its step takes a closure).
+    """
+    name = str(optimizer).strip().lower()
+    if name in DEFAULT_LRS:
+        return DEFAULT_LRS[name]
+    cls = get_optimizer(optimizer)
+    own = inspect.signature(cls).parameters.get("lr")
+    if own is not None and isinstance(own.default, (int, float)) and not isinstance(own.default, bool):
+        return float(own.default)
+    return 1.0 if needs_closure(cls) else DEFAULT_LRS["sgd"]
 
 
 def run_linreg(optimizer: str = "sgd", lr: float | None = None, steps: int | None = None,
@@ -91,13 +104,13 @@ def run_linreg(optimizer: str = "sgd", lr: float | None = None, steps: int | Non
     x, y = make_data(N_POINTS, seed)  # (100,), (100,)
     xs, ys = Tensor(x), Tensor(y)
     model = LinearRegression()
-    opt = create(optimizer, model.parameters(), lr=lr)
-    needs_closure = optimizer in CLOSURE_OPTIMIZERS
+    opt = get_optimizer(optimizer)(model.parameters(), lr=lr)
+    with_closure = needs_closure(type(opt))
 
     def closure():
         opt.zero_grad()
         loss = F.mse_loss(model(xs), ys)  # ()
-        loss.backward(create_graph=optimizer == "newton")
+        loss.backward(create_graph=with_closure)  # the graph of the gradient: Newton differentiates it again
         return loss
 
     echo(f"linear regression: y = 2x + 1 + U(0,1) noise, {N_POINTS} points (seed {seed}); "
@@ -109,7 +122,7 @@ def run_linreg(optimizer: str = "sgd", lr: float | None = None, steps: int | Non
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence: one message, below
             for step in range(1, steps + 1):
                 start = time.perf_counter()
-                if needs_closure:
+                if with_closure:
                     with no_grad():
                         loss_value = F.mse_loss(model(xs), ys).item()  # the closure recomputes it with grad
                 else:
@@ -122,7 +135,7 @@ def run_linreg(optimizer: str = "sgd", lr: float | None = None, steps: int | Non
                     echo(f"converged after {_steps(done)}: the last step changed the loss by "
                          f"{abs(loss_value - previous):.3g} (< tol {tol:g})")
                     break
-                if needs_closure:
+                if with_closure:
                     opt.step(closure)
                 else:
                     opt.zero_grad()

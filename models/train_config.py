@@ -9,6 +9,7 @@ settings that cannot work with a ``TrainError`` whose message is one line.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from models.data import SHAKESPEARE
 from models.recipe import GPT_RECIPE
 from models.registry import MODELS
 from models.rules import NONNEG_FLOAT, NONNEG_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY, Rule
-from optim import CLOSURE_OPTIMIZERS, OPTIMIZERS, create
+from optim import CLOSURE_OPTIMIZERS, OPTIMIZERS, OptimizerNotFound, get_optimizer, needs_closure
 
 CHECKPOINT = "checkpoint.safetensors"  # in the run's --out directory
 LM_OPTIMIZERS = tuple(name for name in OPTIMIZERS if name not in CLOSURE_OPTIMIZERS)
@@ -104,6 +105,7 @@ def make_config(model: str = "gpt", **given: Any) -> TrainConfig:
     values = {**MODEL_DEFAULTS[model], **given}
     config = TrainConfig(model=model, **values)
     check_config(config)
+    optimizer_class(config)  # the user named it: import their module now, so a mistake is told before anything runs
     return config
 
 
@@ -139,11 +141,10 @@ def check_config(config: TrainConfig) -> None:
             raise TrainError(f"--{key.replace('_', '-')} {value!r} is not a path")
     if not isinstance(config.log_stats, bool):
         raise TrainError(f"log_stats {config.log_stats!r} is not true or false")
-    if config.optimizer not in LM_OPTIMIZERS:
-        hint = " (it needs a full-batch closure; try it with stepgrad linreg)" \
-            if config.optimizer in CLOSURE_OPTIMIZERS else ""
-        raise TrainError(f"optimizer {config.optimizer!r} cannot train a language model{hint}; "
-                         f"choose from {', '.join(LM_OPTIMIZERS)}")
+    if not isinstance(config.optimizer, str) or not config.optimizer.strip():
+        raise TrainError(f"optimizer {config.optimizer!r} is not an optimizer's name")
+    if not is_code_spec(config.optimizer):  # a module:Class is imported only when it is needed (optimizer_class)
+        optimizer_class(config)
     if config.min_lr > config.lr:
         raise TrainError(f"--min-lr {config.min_lr:g} is larger than --lr {config.lr:g}")
     if config.model == "gpt" and config.n_embd % config.n_head:
@@ -174,6 +175,9 @@ def config_from_checkpoint(out: str | Path, **given: Any) -> TrainConfig:
         elif getattr(saved, key) != value:
             raise TrainError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
                              f"({getattr(saved, key)}); leave it out to resume")
+    if is_code_spec(saved.optimizer) and given.get("optimizer") != saved.optimizer:
+        raise TrainError(f"the run being resumed used the optimizer {saved.optimizer!r} from your own code; stepgrad "
+                         f"imports no code a checkpoint names, so resume with --optimizer {saved.optimizer}")
     config = dataclasses.replace(saved, out=str(out), **changes)
     check_config(config)
     return config
@@ -206,9 +210,31 @@ def model_config_for(config: TrainConfig, vocab_size: int):
     return spec.config_cls(vocab_size=vocab_size, **sizes)
 
 
+def is_code_spec(optimizer: str) -> bool:
+    """True for ``module:Class`` or ``file.py:Class``: an optimizer in the user's own code."""
+    return ":" in optimizer
+
+
+def optimizer_class(config: TrainConfig):
+    """The first-order optimizer class ``config.optimizer`` names: built in, installed, or module:Class.
+
+    ``TrainError`` (one line) if it names none, or one whose step needs a closure.
+    """
+    try:
+        cls = get_optimizer(config.optimizer)
+    except OptimizerNotFound as error:
+        raise TrainError(str(error)) from None
+    if needs_closure(cls):
+        raise TrainError(f"optimizer {config.optimizer!r} cannot train a language model: its step needs a closure "
+                         f"that re-evaluates the loss on the whole data set (try it with stepgrad linreg); "
+                         f"choose from {', '.join(LM_OPTIMIZERS)} or a first-order module:Class")
+    return cls
+
+
 def make_optimizer(model, config: TrainConfig):
     """The run's optimizer over nanoGPT's groups (weight decay on matrices only), with its betas if it takes them."""
+    cls = optimizer_class(config)
     kwargs = {"lr": config.lr}
-    if config.optimizer in ("adam", "adamw"):
+    if "betas" in inspect.signature(cls).parameters:
         kwargs["betas"] = tuple(config.betas)
-    return create(config.optimizer, model.configure_optimizer_groups(config.weight_decay), **kwargs)
+    return cls(model.configure_optimizer_groups(config.weight_decay), **kwargs)
