@@ -33,19 +33,13 @@ class Adagrad(Optimizer):
 
     def _update(self, param, grad, state, group):
         if not state:
-            state["step"] = 0
-            state["sum"] = np.full_like(param, float(group["initial_accumulator_value"]))
+            state.update(step=0, sum=np.full_like(param, float(group["initial_accumulator_value"])))
         state["step"] += 1
-        g = self._effective_grad(param, grad, group)
-        clr = float(group["lr"]) / (1 + (state["step"] - 1) * float(group["lr_decay"]))
-        s = state["sum"]
-        t = self._tmp(param, 1)
-        np.multiply(g, g, out=t)
-        s += t
-        std = self._tmp(param, 2)
-        np.sqrt(s, out=std)
-        std += float(group["eps"])
-        self._descend(param, g, clr, std, t)
+        k = self.kernels
+        g = k.gradient(param, grad, float(group["weight_decay"]), group["maximize"])   # g = ±∇ + λ·θ
+        clr = float(group["lr"]) / (1 + (state["step"] - 1) * float(group["lr_decay"]))  # αₜ
+        k.add_square_(state["sum"], g)                                                 # s ← s + g²
+        k.divide_step_(param, g, k.denominator(state["sum"], float(group["eps"])), clr)  # θ ← θ − αₜ·g / (√s + ε)
 
     def _param_stats(self, p, group):
         """Adagrad's view: the decayed learning rate and the per-coordinate step size."""

@@ -1,7 +1,7 @@
 """Adam and AdamW: per-coordinate step sizes from running moments of the gradient."""
 import numpy as np
 
-from optim.optimizer import Optimizer, _norm, check_nonneg, check_unit_interval, lerp_
+from optim.optimizer import Optimizer, _norm, check_nonneg, check_unit_interval
 
 
 class Adam(Optimizer):
@@ -39,48 +39,27 @@ class Adam(Optimizer):
         check_nonneg(name, "weight_decay", group["weight_decay"])
 
     def _update(self, param, grad, state, group):
-        lr, eps = float(group["lr"]), float(group["eps"])
+        lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
-        wd = float(group["weight_decay"])
         if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(param)
-            state["exp_avg_sq"] = np.zeros_like(param)
+            state.update(step=0, exp_avg=np.zeros_like(param), exp_avg_sq=np.zeros_like(param))
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = np.zeros_like(param)
         state["step"] += 1
-        step = state["step"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-
+        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        k = self.kernels
         if group["decoupled_weight_decay"]:
             if wd != 0:
-                param *= 1.0 - lr * wd
-            g = grad
-            if group["maximize"]:
-                g = np.negative(grad, out=self._tmp(param, 0))
+                param *= 1.0 - lr * wd                               # θ ← θ·(1 − α·λ)        (AdamW)
+            g = k.gradient(param, grad, 0.0, group["maximize"])      # g = ±∇
         else:
-            g = self._effective_grad(param, grad, group)
-
-        t = self._tmp(param, 1)
-        lerp_(m, g, 1.0 - beta1, t)
-        np.multiply(g, 1.0 - beta2, out=t)
-        t *= g
-        v *= beta2
-        v += t
-
-        bias_correction1 = 1.0 - beta1 ** step
-        bias_correction2 = 1.0 - beta2 ** step
-        step_size = lr / bias_correction1
-        bias_correction2_sqrt = bias_correction2 ** 0.5
+            g = k.gradient(param, grad, wd, group["maximize"])       # g = ±∇ + λ·θ           (Adam: L2)
+        k.lerp_(m, g, 1.0 - beta1)                                   # m ← β₁·m + (1 − β₁)·g
+        k.ema_square_(v, g, beta2)                                   # v ← β₂·v + (1 − β₂)·g²
         if group["amsgrad"]:
-            vmax = state["max_exp_avg_sq"]
-            np.maximum(vmax, v, out=vmax)
-            v = vmax
-        denom = self._tmp(param, 0)  # g is no longer needed
-        np.sqrt(v, out=denom)
-        denom /= bias_correction2_sqrt
-        denom += eps
-        self._descend(param, m, step_size, denom, t)
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])  # v ← max(v_max, v)
+        denom = k.denominator(v, eps, scale=(1.0 - beta2 ** t) ** 0.5)  # √v̂ + ε,  v̂ = v / (1 − β₂ᵗ)
+        k.divide_step_(param, m, denom, lr / (1.0 - beta1 ** t))    # θ ← θ − α·m̂ / (√v̂ + ε), m̂ = m / (1 − β₁ᵗ)
 
     def _param_stats(self, p, group):
         """Adam's view of the step: bias corrections, moments and effective step size."""

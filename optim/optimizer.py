@@ -3,9 +3,11 @@
 
 A first-order optimizer is one small subclass: `__init__` builds its `defaults`,
 `_validate(group)` checks one group's hyperparameters, and `_update(param, grad,
-state, group)` changes one parameter's array in place. Everything else (the loop
-over groups and parameters, skipping parameters without a gradient, state
-save/load, statistics) lives here, as in PyTorch's `torch.optim.Optimizer`.
+state, group)` changes one parameter's array in place, stating its rule step by
+step with `self.kernels` (`optim.kernels`: in-place steps that reuse scratch
+arrays). Everything else (the loop over groups and parameters, skipping
+parameters without a gradient, state save/load, statistics) lives here, as in
+PyTorch's `torch.optim.Optimizer`.
 
 All arithmetic runs on the numpy arrays `p.data` and `p.grad.data`, in place and
 in the parameter's dtype: hyperparameters are turned into Python floats, which
@@ -18,6 +20,7 @@ from collections.abc import MutableMapping
 import numpy as np
 
 from engine import Tensor, enable_grad
+from optim.kernels import Kernels
 
 
 class ParamState(MutableMapping):
@@ -83,21 +86,6 @@ def check_unit_interval(opt, name, value):
     check_hparam(opt, name, value, ok, "in [0, 1)")
 
 
-def lerp_(a, b, weight, tmp):
-    """a <- a + weight * (b - a), in place, rounded exactly like `torch.lerp_`.
-
-    PyTorch uses `b - (b - a) * (1 - weight)` for weight >= 0.5 so that weight 1
-    gives b exactly; `tmp` is a scratch array of a's shape.
-    """
-    np.subtract(b, a, out=tmp)
-    if abs(weight) < 0.5:
-        tmp *= weight
-        a += tmp
-    else:
-        tmp *= 1.0 - weight
-        np.subtract(b, tmp, out=a)
-
-
 def _norm(a):
     return math.sqrt(float(np.vdot(a, a))) if a.size else 0.0
 
@@ -117,6 +105,7 @@ class Optimizer:
         track_stats: False by default (the step records nothing). Set it to True
             and every `step()` records what it did; read it with
             `last_step_stats()`.
+        kernels: the in-place update steps `_update` is written with (`optim.kernels`).
     """
 
     def __init__(self, params, defaults):
@@ -126,7 +115,7 @@ class Optimizer:
         self.track_stats = False
         self._stats = None
         self._step_count = 0
-        self._scratch = {}
+        self.kernels = Kernels()
         if isinstance(params, (Tensor, dict)):
             raise TypeError(
                 f"{type(self).__name__}: params must be an iterable of Tensors or of group dicts, "
@@ -226,41 +215,6 @@ class Optimizer:
     def _update(self, param, grad, state, group):
         """Update one parameter array in place from its gradient (subclasses)."""
         raise NotImplementedError(f"{type(self).__name__} does not define _update")
-
-    def _tmp(self, like, slot=0):
-        """A reusable scratch array with `like`'s shape and dtype (no per-step allocation)."""
-        key = (like.shape, like.dtype, slot)
-        buf = self._scratch.get(key)
-        if buf is None:
-            buf = self._scratch[key] = np.empty_like(like)
-        return buf
-
-    @staticmethod
-    def _descend(param, numer, step_size, denom, t):
-        """param -= step_size * numer / denom, in place, using scratch `t` (the adaptive methods' last line)."""
-        np.multiply(numer, -step_size, out=t)
-        t /= denom
-        param += t
-
-    def _effective_grad(self, param, grad, group):
-        """grad, negated if `maximize`, plus weight_decay * param (L2 penalty).
-
-        Returns `grad` itself when there is nothing to do, else scratch slot 0.
-        """
-        wd = float(group.get("weight_decay", 0))
-        maximize = group.get("maximize", False)
-        if not maximize and wd == 0:
-            return grad
-        g = self._tmp(param, 0)
-        if maximize:
-            np.negative(grad, out=g)
-        else:
-            np.copyto(g, grad)
-        if wd != 0:
-            t = self._tmp(param, 1)
-            np.multiply(param, wd, out=t)
-            g += t
-        return g
 
     # ----- state_dict -------------------------------------------------------
     def _indexed_params(self):

@@ -1,7 +1,7 @@
 """RMSprop: divide the step by a running root-mean-square of the gradient."""
 import numpy as np
 
-from optim.optimizer import Optimizer, _norm, check_nonneg, lerp_
+from optim.optimizer import Optimizer, _norm, check_nonneg
 
 
 class RMSprop(Optimizer):
@@ -37,41 +37,26 @@ class RMSprop(Optimizer):
     def _update(self, param, grad, state, group):
         lr, alpha, eps, momentum = (float(group[k]) for k in ("lr", "alpha", "eps", "momentum"))
         if not state:
-            state["step"] = 0
-            state["square_avg"] = np.zeros_like(param)
+            state.update(step=0, square_avg=np.zeros_like(param))
             if momentum > 0:
                 state["momentum_buffer"] = np.zeros_like(param)
             if group["centered"]:
                 state["grad_avg"] = np.zeros_like(param)
         state["step"] += 1
-        g = self._effective_grad(param, grad, group)
-        v = state["square_avg"]
-
-        t = self._tmp(param, 1)
-        np.multiply(g, 1.0 - alpha, out=t)
-        t *= g
-        v *= alpha
-        v += t
-        avg = self._tmp(param, 2)
+        k = self.kernels
+        g = k.gradient(param, grad, float(group["weight_decay"]), group["maximize"])  # g = ±∇ + λ·θ
+        k.ema_square_(state["square_avg"], g, alpha)                                  # v ← ρ·v + (1 − ρ)·g²
+        mean = None
         if group["centered"]:
-            a = state["grad_avg"]
-            lerp_(a, g, 1.0 - alpha, t)
-            np.multiply(a, -1.0, out=t)
-            t *= a
-            np.add(v, t, out=avg)
-            np.sqrt(avg, out=avg)
-        else:
-            np.sqrt(v, out=avg)
-        avg += eps
+            mean = state["grad_avg"]
+            k.lerp_(mean, g, 1.0 - alpha)                                             # ḡ ← ρ·ḡ + (1 − ρ)·g
+        avg = k.denominator(state["square_avg"], eps, mean=mean)                      # √(v − ḡ²) + ε, or √v + ε
         if momentum > 0:
             buf = state["momentum_buffer"]
-            np.divide(g, avg, out=t)
-            buf *= momentum
-            buf += t
-            np.multiply(buf, lr, out=t)
-            param -= t
+            k.momentum_(buf, k.quotient(g, avg), momentum)                            # b ← μ·b + g / avg
+            k.sub_scaled_(param, buf, lr)                                             # θ ← θ − α·b
         else:
-            self._descend(param, g, lr, avg, t)
+            k.divide_step_(param, g, avg, lr)                                         # θ ← θ − α·g / avg
 
     def _param_stats(self, p, group):
         """RMSprop's view: the RMS of the gradient and the per-coordinate step size."""

@@ -36,26 +36,16 @@ class SGD(Optimizer):
 
     def _update(self, param, grad, state, group):
         lr, momentum = float(group["lr"]), float(group["momentum"])
-        g = self._effective_grad(param, grad, group)
+        k = self.kernels
+        g = k.gradient(param, grad, float(group["weight_decay"]), group["maximize"])  # g = ±∇ + λ·θ
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.array(g, dtype=param.dtype, copy=True)
+                buf = state["momentum_buffer"] = np.array(g, dtype=param.dtype, copy=True)  # b = g
             else:
-                t = self._tmp(param, 1)
-                np.multiply(g, 1.0 - float(group["dampening"]), out=t)
-                buf *= momentum
-                buf += t
-            if group["nesterov"]:
-                t = self._tmp(param, 1)
-                np.multiply(buf, momentum, out=t)
-                t += g
-                g = t
-            else:
-                g = buf
-        t = self._tmp(param, 1)
-        np.multiply(g, lr, out=t)
-        param -= t
+                k.momentum_(buf, g, momentum, float(group["dampening"]))  # b ← μ·b + (1 − τ)·g
+            g = k.nesterov(g, buf, momentum) if group["nesterov"] else buf  # g + μ·b, or b
+        k.sub_scaled_(param, g, lr)                                         # θ ← θ − α·g
 
     def _param_stats(self, p, group):
         stats = super()._param_stats(p, group)

@@ -2,8 +2,12 @@
 repository, they touch only the files they name, and the tests they say to run pass.
 
 A recipe is a section of the page. Its ```python blocks name their file: `file=PATH`
-appends the block to that file, `file=PATH after=Class.method` inserts it after that
-definition (ast finds it). Its ```bash blocks are commands, run in the copy's root in
+appends the block to that file (a new file is just the block), `file=PATH
+after=Class.method` inserts it after that definition (ast finds it). Its ```diff blocks
+(`--- a/PATH`, `+++ b/PATH`, hunks after `@@` lines) edit inside a file: each hunk's
+context and `-` lines must occur exactly once, in that order, and its `+` lines go
+where the diff shows them; hunks carry no line numbers, so a recipe survives edits
+elsewhere in the file. Its ```bash blocks are commands, run in the copy's root in
 order (`python` meaning this interpreter); every one must succeed. The files it may
 change are the repository paths it names in backticks. A new recipe is one more row of
 `RECIPES`.
@@ -29,6 +33,7 @@ SCRATCH = shutil.ignore_patterns("__pycache__", ".hypothesis", ".pytest_cache", 
 
 RECIPES = {  # id: the heading of its section in docs/architecture.md
     "op": "How to add an op",
+    "optimizer": "How to add an optimizer",
 }
 
 
@@ -39,14 +44,16 @@ def section(heading):
 
 
 def target(block):
-    """The repository file a recipe block goes in (its `file=` flag), or None."""
+    """The repository file a recipe block goes in (its `file=` flag, a diff's `+++ b/PATH`), or None."""
+    if block.lang == "diff":
+        return next(line[len("+++ b/"):] for line in block.text.splitlines() if line.startswith("+++ b/"))
     return flag_value(block, "file")
 
 
 def recipe_blocks(heading):
-    """The fenced blocks of one recipe's section, in order (python file snippets and bash commands)."""
+    """The fenced blocks of one recipe's section, in order (python file snippets, diffs and bash commands)."""
     return [b for b in parse_blocks(section(heading), PAGE.name)
-            if (b.lang == "python" and target(b)) or b.lang == "bash"]
+            if (b.lang == "python" and target(b)) or b.lang in ("diff", "bash")]
 
 
 def named_paths(heading):
@@ -69,16 +76,37 @@ def insert_after(source, qualname, snippet):
     return "".join(lines[:node.end_lineno]) + snippet + "".join(lines[node.end_lineno:])
 
 
+def apply_diff(source, diff):
+    """`source` with a diff block's hunks applied (see the module docstring)."""
+    content, hunks = source.splitlines(), []
+    for line in diff.splitlines():
+        if line.startswith(("--- ", "+++ ")):
+            continue
+        if line.startswith("@@"):
+            hunks.append([])
+        else:
+            hunks[-1].append(line)
+    for hunk in hunks:
+        old = [line[1:] for line in hunk if line[:1] in (" ", "-")]
+        new = [line[1:] for line in hunk if line[:1] in (" ", "+")]
+        places = [i for i in range(len(content) - len(old) + 1) if content[i:i + len(old)] == old]
+        assert len(places) == 1, f"a hunk's context {old} occurs {len(places)} times, not once"
+        content[places[0]:places[0] + len(old)] = new
+    return "\n".join(content) + "\n"
+
+
 def apply_block(root, block):
-    """Write one python block into its file, or run one bash block's commands; returns the runs."""
-    if block.lang == "python":
+    """Write one python or diff block into its file, or run one bash block's commands; returns the runs."""
+    if block.lang in ("python", "diff"):
         path = root / target(block)
         flags = dict(f.split("=", 1) for f in block.flags if "=" in f)
         source = path.read_text(encoding="utf-8") if path.exists() else ""
-        if "after" in flags:
+        if block.lang == "diff":
+            source = apply_diff(source, block.text)
+        elif "after" in flags:
             source = insert_after(source, flags["after"], block.text)
         else:
-            source = source.rstrip("\n") + "\n\n\n" + block.text
+            source = (source.rstrip("\n") + "\n\n\n" if source.strip() else "") + block.text
         path.write_text(source, encoding="utf-8")
         return []
     runs = []
@@ -87,8 +115,8 @@ def apply_block(root, block):
             continue
         argv = shlex.split(line)
         argv = [sys.executable] + argv[1:] if argv[0] == "python" else argv
-        env = {**os.environ, "PYTHONPATH": str(root)}
-        runs.append((line, subprocess.run(argv, cwd=root, capture_output=True, text=True, env=env, timeout=600)))
+        env = {**os.environ, "PYTHONPATH": str(root), "STEPGRAD_OFFLINE": "1"}
+        runs.append((line, subprocess.run(argv, cwd=root, capture_output=True, text=True, env=env, timeout=1200)))
     return runs
 
 
@@ -111,6 +139,14 @@ def scratch_copy(tmp_path):
         else:
             shutil.copy2(src, tmp_path / name)
     return tmp_path
+
+
+def test_the_copy_imports_its_own_packages(tmp_path):
+    """PYTHONPATH puts the scratch copy before this checkout (an editable install included)."""
+    root = scratch_copy(tmp_path)
+    done = subprocess.run([sys.executable, "-c", "import optim, engine; print(optim.__file__, engine.__file__)"],
+                          cwd=root, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.stdout.split() == [str(root / "optim" / "__init__.py"), str(root / "engine" / "__init__.py")]
 
 
 @pytest.mark.slow
@@ -143,3 +179,17 @@ def test_an_op_without_its_row_fails_one_test_named_for_it(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(root)}, timeout=600)
     failed = re.findall(r"^FAILED (\S+)", done.stdout, re.M)
     assert failed == ["tests/test_ops.py::test_every_op_has_a_case[Sin]"], done.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_an_optimizer_without_its_row_fails_one_test_named_for_it(tmp_path):
+    """The optimizer recipe without its test row: the suite still collects, and names what is missing."""
+    root = scratch_copy(tmp_path)
+    for block in recipe_blocks(RECIPES["optimizer"]):
+        if target(block) in ("optim/adadelta.py", "optim/registry.py", "docs/optimizers.md"):
+            apply_block(root, block)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_optim.py",
+                           "-k", "adadelta", "-rf"], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=1200)
+    failed = re.findall(r"^FAILED (\S+)", done.stdout, re.M)
+    assert failed == ["tests/test_optim.py::test_every_optimizer_has_a_row[adadelta]"], done.stdout[-3000:]
