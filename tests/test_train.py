@@ -9,7 +9,7 @@ import pytest
 
 from engine import no_grad
 from models import train as train_mod
-from models.checkpoint import CheckpointError, load_checkpoint
+from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.data import CharDataset
 from models.metrics import read_metrics
 from models.registry import build_model
@@ -166,6 +166,22 @@ def test_a_run_stopped_mid_schedule_resumes_with_the_same_learning_rates_and_los
     assert losses(tmp_path / "split") == losses(tmp_path / "whole")
     for (name, a), (_, b) in zip(whole.model.named_parameters(), resumed.model.named_parameters()):
         assert np.array_equal(a.data, b.data), name
+
+
+def test_a_checkpoint_written_before_the_scheduler_resumes_the_same(tmp_path, corpus):
+    """Checkpoints older than WarmupCosineLR have no 'initial_lr' in their optimizer groups; they resume alike."""
+    common = dict(data=corpus, steps=4, warmup_steps=3, lr=1e-2, min_lr=1e-3, eval_interval=0, **TINY_GPT)
+    for name in ("new", "old"):
+        run(make_config("gpt", out=str(tmp_path / name), **common))
+    path = tmp_path / "old" / "checkpoint.safetensors"
+    tensors, meta = load_checkpoint(path)
+    for group in meta["optimizer"]["param_groups"]:
+        del group["initial_lr"]
+    save_checkpoint(path, tensors, meta)
+    for name in ("new", "old"):
+        run(config_from_checkpoint(tmp_path / name, steps=9), resume=True)
+    new, old = (read_metrics(tmp_path / name / "metrics.jsonl") for name in ("new", "old"))
+    assert [(r["loss"], r["lr"]) for r in old] == [(r["loss"], r["lr"]) for r in new] and len(new) == 9
 
 
 def test_resume_refuses_changed_settings_and_changed_data(tmp_path, corpus):
