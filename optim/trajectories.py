@@ -11,7 +11,7 @@ import numpy as np
 
 from engine import Tensor
 from engine.files import atomic_write_bytes, format_from_suffix
-from optim.registry import CLOSURE_OPTIMIZERS, create
+from optim.registry import create, needs_closure
 
 
 def rosenbrock(x, y):
@@ -52,16 +52,17 @@ def run_trajectory(fn, start, name, kwargs, steps):
     x = Tensor(np.array(start[0], dtype=np.float64), requires_grad=True)
     y = Tensor(np.array(start[1], dtype=np.float64), requires_grad=True)
     opt = create(name, [x, y], **kwargs)
+    with_closure = needs_closure(type(opt))
 
     def closure():
         opt.zero_grad()
         loss = fn(x, y)
-        loss.backward(create_graph=name == "newton")
+        loss.backward(create_graph=with_closure)  # Newton differentiates the gradient again
         return loss
 
     points = [(x.item(), y.item())]
     for _ in range(steps):
-        if name in CLOSURE_OPTIMIZERS:
+        if with_closure:
             opt.step(closure)
         else:
             closure()
