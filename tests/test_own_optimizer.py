@@ -126,7 +126,9 @@ def test_an_optimizer_from_outside_the_repository_trains_a_language_model_and_re
     first = stepgrad("train", *common, "--optimizer", "lion:Lion", "--lr", "0.01", "--steps", "4", cwd=user_dir)
     assert first.returncode == 0, first.stderr
     assert "lion:Lion lr 0.01" in first.stdout
-    resumed = stepgrad("train", "--resume", "--steps", "6", "--no-progress", cwd=user_dir)
+    assert_one_line_error(stepgrad("train", "--resume", "--steps", "6", "--no-progress", cwd=user_dir),
+                          "stepgrad imports no code a checkpoint names, so resume with --optimizer lion:Lion")
+    resumed = stepgrad("train", "--resume", "--optimizer", "lion:Lion", "--steps", "6", "--no-progress", cwd=user_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert "done: step 6" in resumed.stdout
 
