@@ -1,11 +1,12 @@
 """engine.nn: parameter registration and names, state dicts, modes, the standard layers
 against numpy formulas and central differences, PyTorch-like initialisation, scopes."""
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 
-from engine import Tensor, gradcheck, manual_seed, nn
+from engine import Tensor, get_rng, gradcheck, manual_seed, nn
 from engine.autograd import toposort
 
 RNG = np.random.default_rng(2)
@@ -310,3 +311,19 @@ def test_scope_of_a_called_sequential_and_of_an_unregistered_module():
     out = Outer()(Tensor(np.ones((1, 2), np.float32)))
     scopes = {(t._ctx.scope, t._ctx.op.name) for t in toposort([out]) if t._ctx is not None}
     assert scopes == {("", "mul"), ("net", "relu"), ("net.body.1", "tanh"), ("net.body.0", "linear")}
+
+
+def test_linear_initialises_in_float32_without_a_float64_copy_of_its_weight():
+    manual_seed(3)
+    layer = nn.Linear(300, 200)
+    manual_seed(3)
+    bound = 1 / np.sqrt(300)
+    weight = get_rng().uniform(-bound, bound, size=(200, 300)).astype(np.float32)  # the float64 way, same numbers
+    assert layer.weight.dtype == np.float32 and np.array_equal(layer.weight.data, weight)
+    tracemalloc.start()
+    try:
+        nn.Linear(2000, 2000, bias=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.1 * 2000 * 2000 * 4  # the float32 weight and one block; float64 then cast took 3x

@@ -8,8 +8,19 @@ from engine.nn.module import Module, Parameter
 from engine.random import get_rng
 
 
+_BLOCK = 1 << 16  # numbers drawn at a time
+
+
 def _uniform(shape, bound):
-    return Parameter(get_rng().uniform(-bound, bound, size=shape).astype(np.float32))
+    """U(-bound, bound) in float32: the numbers a float64 draw cast to float32 gives, drawn a block at a time,
+    so no float64 copy of the whole weight is ever made."""
+    weight = np.empty(shape, dtype=np.float32)
+    flat = weight.reshape(-1)
+    rng = get_rng()
+    for start in range(0, flat.size, _BLOCK):
+        stop = min(start + _BLOCK, flat.size)
+        flat[start:stop] = rng.uniform(-bound, bound, size=stop - start)
+    return Parameter(weight)
 
 
 class Linear(Module):
