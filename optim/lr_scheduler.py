@@ -109,6 +109,8 @@ class LambdaLR(LRScheduler):
             if len(lr_lambda) != len(optimizer.param_groups):
                 raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
             self.lr_lambdas = list(lr_lambda)
+        for fn in self.lr_lambdas:
+            _require("LambdaLR", "lr_lambda", fn, callable(fn), "a function of the step")
         super().__init__(optimizer, last_epoch)
 
     def state_dict(self):
@@ -137,6 +139,8 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        _require("StepLR", "step_size", step_size, _is_count(step_size, 1), "a positive integer")
+        _require("StepLR", "gamma", gamma, _is_real(gamma), "a finite number")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -157,6 +161,10 @@ class MultiStepLR(LRScheduler):
     """
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        milestones = list(milestones)
+        _require("MultiStepLR", "milestones", milestones, all(_is_count(m, 0) for m in milestones),
+                 "integers >= 0")
+        _require("MultiStepLR", "gamma", gamma, _is_real(gamma), "a finite number")
         self.milestones = sorted(milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -178,6 +186,7 @@ class ExponentialLR(LRScheduler):
     """
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
+        _require("ExponentialLR", "gamma", gamma, _is_real(gamma), "a finite number")
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -198,6 +207,8 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        _require("CosineAnnealingLR", "T_max", T_max, _is_count(T_max, 1), "a positive integer")
+        _require("CosineAnnealingLR", "eta_min", eta_min, _is_real(eta_min), "a finite number")
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
@@ -233,6 +244,7 @@ class LinearLR(LRScheduler):
             raise ValueError(f"LinearLR: invalid start_factor {start_factor!r} (must be in (0, 1])")
         if end_factor > 1.0 or end_factor < 0:
             raise ValueError(f"LinearLR: invalid end_factor {end_factor!r} (must be in [0, 1])")
+        _require("LinearLR", "total_iters", total_iters, _is_count(total_iters, 1), "a positive integer")
         self.start_factor = start_factor
         self.end_factor = end_factor
         self.total_iters = total_iters
@@ -306,6 +318,8 @@ class SequentialLR(LRScheduler):
         for i, s in enumerate(schedulers):
             if getattr(s, "optimizer", None) is not optimizer:
                 raise ValueError(f"SequentialLR: scheduler {i} ({type(s).__name__}) belongs to a different optimizer")
+        _require("SequentialLR", "milestones", milestones, all(_is_count(m, 0) for m in milestones),
+                 "integers >= 0")
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 f"SequentialLR expects one milestone fewer than schedulers, got {len(schedulers)} schedulers "
@@ -397,8 +411,12 @@ class OneCycleLR(LRScheduler):
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: invalid anneal_strategy {anneal_strategy!r} (must be 'cos' or 'linear')")
         self._anneal_func_type = anneal_strategy
+        for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
+            _require("OneCycleLR", name, value, _is_real(value) and value > 0, "a positive number")
 
         max_lrs = _per_group("max_lr", optimizer, max_lr)
+        for m in max_lrs:
+            _require("OneCycleLR", "max_lr", m, _is_real(m) and m > 0, "a positive number")
         if last_epoch == -1:
             for m, group in zip(max_lrs, optimizer.param_groups):
                 group["initial_lr"] = m / div_factor
@@ -468,3 +486,18 @@ def _per_group(name, optimizer, value):
             raise ValueError(f"{name} has {len(value)} values, but there are {len(optimizer.param_groups)} param groups")
         return list(value)
     return [value] * len(optimizer.param_groups)
+
+
+def _require(owner, name, value, ok, rule):
+    """ValueError `<owner>: invalid <name> <value> (must be <rule>)` unless `ok` (checked in the constructor,
+    so a bad setting fails where it is given, not as a ZeroDivisionError steps later)."""
+    if not ok:
+        raise ValueError(f"{owner}: invalid {name} {value!r} (must be {rule})")
+
+
+def _is_count(value, least):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _is_real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -75,3 +75,21 @@ def test_matches_torch(norm_type, max_norm):
     for p, tp in zip(params, tparams):
         if p.grad is not None:
             np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+def test_huge_float32_gradients_have_a_finite_norm_and_are_scaled_not_zeroed(norm_type):
+    params = params_with_grads([[3e20, -4e20], [1e30]], dtype=np.float32)
+    total = optim.clip_grad_norm_(params, max_norm=1.0, norm_type=norm_type)
+    in_float64 = np.linalg.norm([np.linalg.norm([3e20, -4e20], norm_type), 1e30], norm_type)
+    assert math.isfinite(total) and total == pytest.approx(in_float64, rel=1e-6)
+    assert params[1].grad.data[0] == pytest.approx(1e30 / in_float64, rel=1e-5)
+    assert params[0].grad.data[1] < 0 and np.all(params[0].grad.data != 0)
+
+
+@pytest.mark.parametrize("max_norm", [-1.0, float("nan")])
+def test_a_negative_or_nan_max_norm_is_refused(max_norm):
+    params = params_with_grads([[3.0, 4.0]])
+    with pytest.raises(ValueError, match="max_norm must be a number >= 0"):
+        optim.clip_grad_norm_(params, max_norm)
+    np.testing.assert_array_equal(params[0].grad.data, [3.0, 4.0])

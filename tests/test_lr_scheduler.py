@@ -1,6 +1,7 @@
 """Learning-rate schedulers: PyTorch's semantics, closed forms, state_dict, and torch itself."""
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -115,6 +116,24 @@ def test_warmup_cosine_resumes_from_last_epoch():
 def test_warmup_cosine_refuses_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match="^WarmupCosineLR: " + message):
         sched.WarmupCosineLR(make_opt(), **kwargs)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda opt: sched.StepLR(opt, step_size=0), "StepLR: invalid step_size 0 (must be a positive integer)"),
+    (lambda opt: sched.StepLR(opt, step_size=2.5), "StepLR: invalid step_size 2.5"),
+    (lambda opt: sched.StepLR(opt, 3, gamma=float("nan")), "StepLR: invalid gamma nan"),
+    (lambda opt: sched.MultiStepLR(opt, [2, -1]), "MultiStepLR: invalid milestones [2, -1]"),
+    (lambda opt: sched.ExponentialLR(opt, gamma=float("inf")), "ExponentialLR: invalid gamma inf"),
+    (lambda opt: sched.CosineAnnealingLR(opt, T_max=0), "CosineAnnealingLR: invalid T_max 0"),
+    (lambda opt: sched.CosineAnnealingLR(opt, T_max=10, eta_min=None), "CosineAnnealingLR: invalid eta_min None"),
+    (lambda opt: sched.LinearLR(opt, total_iters=0), "LinearLR: invalid total_iters 0"),
+    (lambda opt: sched.LambdaLR(opt, lr_lambda=0.5), "LambdaLR: invalid lr_lambda 0.5"),
+    (lambda opt: sched.OneCycleLR(opt, max_lr=0.0, total_steps=10), "OneCycleLR: invalid max_lr 0.0"),
+    (lambda opt: sched.OneCycleLR(opt, max_lr=1.0, total_steps=10, div_factor=0), "OneCycleLR: invalid div_factor 0"),
+])
+def test_settings_that_would_divide_by_zero_are_refused_in_the_constructor(make, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        make(make_opt())
 
 
 def test_step_lr_and_multistep_lr():
