@@ -38,6 +38,7 @@ from models.interrupt import Terminated, TrainingInterrupted, terminate_like_int
 from models.metrics import MetricsError
 from models.registry import MODELS
 from models.rules import NONNEG_FLOAT, NONNEG_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY
+from models.sampling import SamplingError
 from models.sizes import SizeError
 from models.tokenizer import TokenizerError
 from models.train import train
@@ -47,7 +48,7 @@ from optim import OPTIMIZERS, OptimizerNotFound
 
 PROG = "stepgrad"
 USER_ERRORS = (DataError, CheckpointError, TokenizerError, TrainError, MetricsError, PretrainedError, InitFromError,
-               GraphError, SizeError, FormatError, OptimizerNotFound, OSError)
+               GraphError, SizeError, FormatError, OptimizerNotFound, SamplingError, OSError)
 DEFAULT_TRAIN_OUT = "stepgrad-out"
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
@@ -173,7 +174,7 @@ def _add_train(commands, parent: Parser) -> None:
         "per step: step, loss, lr, ms, and val_loss on eval steps), checkpoint.safetensors\n"
         "(at every eval, at the end and on Ctrl-C) and loss.png. The learning rate warms up\n"
         "linearly for --warmup-steps, then follows a cosine from --lr down to --min-lr at the\n"
-        "last step. Ctrl-C stops after the current step and saves; --resume continues.\n\n"
+        "last step. Ctrl-C or SIGTERM stops after the current step and saves; --resume continues.\n\n"
         + _train_defaults_text(),
         f"{PROG} train --model gpt --data shakespeare --steps 2000 --out out-gpt")
     cmd.add_argument("--model", choices=list(MODELS), help="which model (default: gpt)")
@@ -436,6 +437,8 @@ def _run_train(args) -> int:
 
 
 def _run_sample(args) -> int:
+    from models.display import shown_on
+    from models.sampling import generate_tokens
     from models.trained import default_prompt, load_model
 
     if args.pretrained:
@@ -448,9 +451,14 @@ def _run_sample(args) -> int:
     model, tokenizer, _ = load_model(args.checkpoint)
     prompt = args.prompt or default_prompt(tokenizer)
     ids = tokenizer.encode(prompt, what="prompt")[None, :]  # (1, T)
-    out = model.generate(ids, args.tokens, temperature=args.temperature, top_k=args.top_k,
-                         rng=args.seed)  # (1, T + tokens); no seed: the engine's randomly seeded generator
-    print(tokenizer.decode(out[0]))
+    show = shown_on(sys.stdout)  # a vocabulary's control characters are escaped on a terminal
+    sys.stdout.write(show(prompt))
+    sys.stdout.flush()
+    for token in generate_tokens(model, ids, args.tokens, temperature=args.temperature, top_k=args.top_k,
+                                 rng=args.seed):  # no seed: the engine's randomly seeded generator
+        sys.stdout.write(show(tokenizer.decode(token)))  # each character as soon as it is drawn
+        sys.stdout.flush()
+    sys.stdout.write("\n")
     return 0
 
 

@@ -61,8 +61,11 @@ class MetricsWriter:
         record.update(extra)
         line = json.dumps({key: _json_value(value) for key, value in record.items()},
                           allow_nan=False)
-        self._file.write(line + "\n")
-        self._file.flush()
+        try:
+            self._file.write(line + "\n")
+            self._file.flush()
+        except OSError as error:  # a full disk: name the file, not just "[Errno 28]"
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
 
     def close(self) -> None:
         """Close the file."""

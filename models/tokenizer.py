@@ -8,6 +8,7 @@ from typing import Iterable
 import numpy as np
 
 _SHOWN_UNKNOWN = 10  # unknown characters listed in an error message
+_CHUNK = 1 << 20  # characters encoded at a time
 
 
 class TokenizerError(ValueError):
@@ -48,14 +49,18 @@ class CharTokenizer:
         ``prompt contains characters not in the vocabulary: 'é', '€'`` with
         ``what="prompt"``.
         """
-        codes = _code_points(text)
-        slots = np.searchsorted(self._sorted_codes, codes)
-        slots = np.minimum(slots, len(self._sorted_codes) - 1)
-        known = self._sorted_codes[slots] == codes
-        if not known.all():
-            raise TokenizerError(f"{what} contains characters not in the vocabulary: "
-                                 + _describe_unknown(text, known))
-        return self._order[slots].astype(np.int64)
+        ids = np.empty(len(text), dtype=np.int64)
+        for start in range(0, len(text), _CHUNK):  # a chunk at a time: a 100 MB text needs no GBs of temporaries
+            piece = text[start:start + _CHUNK]
+            codes = _code_points(piece)
+            slots = np.searchsorted(self._sorted_codes, codes)
+            slots = np.minimum(slots, len(self._sorted_codes) - 1)
+            known = self._sorted_codes[slots] == codes
+            if not known.all():
+                raise TokenizerError(f"{what} contains characters not in the vocabulary: "
+                                     + _describe_unknown(text, self))
+            ids[start:start + len(piece)] = self._order[slots]
+        return ids
 
     def decode(self, ids: Iterable[int]) -> str:
         """Return the text of a sequence of ids (list, tuple or integer array)."""
@@ -101,9 +106,10 @@ def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(raw, dtype="<u4").astype(np.int64)
 
 
-def _describe_unknown(text: str, known: np.ndarray) -> str:
-    """List the distinct unknown characters in order of first appearance."""
-    unknown = dict.fromkeys(c for c, ok in zip(text, known.tolist()) if not ok)
+def _describe_unknown(text: str, tokenizer: "CharTokenizer") -> str:
+    """List the distinct characters of ``text`` outside the vocabulary, in order of first appearance."""
+    vocabulary = set(tokenizer.chars)
+    unknown = dict.fromkeys(c for c in text if c not in vocabulary)
     shown = ", ".join(repr(c) for c in list(unknown)[:_SHOWN_UNKNOWN])
     more = len(unknown) - _SHOWN_UNKNOWN
     return shown + (f" and {more} more" if more > 0 else "")

@@ -4,10 +4,10 @@ have a size limit, and nothing is written through a symbolic link."""
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from cli_runs import one_line_error, runner
 
 from engine.files import FileCheckError, atomic_write_bytes, read_regular_file
 from models.metrics import MetricsError, MetricsWriter, read_metrics
@@ -20,21 +20,7 @@ TINY = ["--model", "bigram", "--batch-size", "4", "--block-size", "8", "--no-pro
 @pytest.fixture
 def stepgrad(tmp_path):
     (tmp_path / "corpus.txt").write_text(TEXT, encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-
-    def run(*args):
-        start = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "models", *map(str, args)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
-        proc.seconds = time.monotonic() - start
-        return proc
-    return run
-
-
-def one_line_error(proc, fragment):
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("stepgrad: error: ") and fragment in lines[0], proc.stderr
+    return runner(tmp_path, timeout=120)
 
 
 @pytest.fixture
@@ -145,3 +131,37 @@ def test_pictures_and_pages_are_not_written_through_a_link(stepgrad, tmp_path, c
     proc = stepgrad(*command)
     assert proc.returncode == 0, proc.stderr
     assert victim.read_text(encoding="utf-8") == "keep me"
+
+
+# ------------------------------------------------------------------ full disk
+
+def test_a_write_that_fails_names_the_file(stepgrad, tmp_path):
+    """A real failing write (the process may not grow files past 4 kB) ends with one line naming the file."""
+    limit = ("import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)); "
+             "import sys; from models.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", limit, "train", *TINY, "--data", "corpus.txt", "--out", "run",
+                           "--steps", "2"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          capture_output=True, text=True, timeout=120)
+    one_line_error(proc, "File too large: run/checkpoint.safetensors")
+    assert sorted(os.listdir(tmp_path / "run")) == ["metrics.jsonl"]  # no temporary file left behind
+
+
+def test_a_full_disk_is_named(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(tmp_path / "checkpoint.safetensors", b"x" * 100)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "checkpoint.safetensors")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == []
+    with MetricsWriter(tmp_path / "metrics.jsonl") as writer:
+        monkeypatch.setattr(writer._file, "flush", lambda: full(0))
+        with pytest.raises(OSError) as info:
+            writer.write(1, 1.0, 0.1, 2.0)
+        monkeypatch.undo()
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "metrics.jsonl")
