@@ -9,7 +9,8 @@ The jobs around the loop have their own modules:
 - ``models.train_config``: the settings (``TrainConfig``, defaults, checks, resume);
 - ``models.run_state``: what ``checkpoint.safetensors`` holds, saving and restoring a run;
 - ``models.train_report``: the lines the run prints and ``loss.png``;
-- ``models.interrupt``: Ctrl-C finishes the step, saves, then stops.
+- ``models.interrupt``: Ctrl-C or SIGTERM finishes the step, saves, then stops;
+- ``models.run_folder``: the output folder, locked while the run lasts.
 
 The output directory gets ``metrics.jsonl`` (one line per step: ``step``,
 ``loss``, ``lr``, ``ms`` and ``val_loss`` on eval steps), a checkpoint at
