@@ -80,13 +80,16 @@ def update_steps(shadow, graph, layout, trace, name_of, max_values):
         node = graph.node_of(p)
         name = name_of(p) if node is not None else "a parameter outside the graph"
         item = layout.item_of(node).key if node is not None else None
-        fields = [field(f"{name} (θ)", value=describe(before, max_values), tone="value"),
+        described = rule.replace("; ", "\n") if rule else (f"not described by {shadow.name}: the numbers are its "
+                                                           f"step on a copy")
+        fields = [field("the rule", text=described, tone="formula"),
+                  field(f"θ = {name}", value=describe(before, max_values), tone="value"),
                   field(f"g = ∂{trace.root_label}/∂{name}", value=describe(grad, max_values), tone="grad")]
         fields += [field(symbol, value=describe(np.asarray(value), max_values), tone="formula")
                    for symbol, value in quantities]
         fields.append(field(f"new {name}", value=describe(after, max_values), tone="new"))
         after_all.append(field(name, value=describe(after, max_values), tone="new"))
-        title = f"{name}: {rule}" if rule else f"{name}: {shadow.name}'s rule (not described; the numbers are its step)"
+        title = f"{name}: one {shadow.name} step"
         steps.append(step("update", "param", title, item=item, fields=fields, bubble=bubble(after),
                           row=[name, short(before, max_values), short(grad, max_values), short(after, max_values)],
                           flow="update"))
