@@ -61,8 +61,9 @@ def choose(graph, depth, max_nodes):
     for d in range(min(top, max_depth(graph)), 0, -1):
         layout = collapse(graph, d)
         if len(layout.items) <= max_nodes:
-            return layout, True, [f"The graph would have {wanted} nodes, more than max_nodes={max_nodes}: modules are "
-                            f"collapsed at depth={d} to fit ({len(layout.items)} nodes; raise max_nodes to see more)."]
+            return layout, True, [f"The graph would have {wanted} nodes, more than max_nodes={max_nodes}: modules "
+                                  f"are collapsed at depth={d} to fit ({len(layout.items)} nodes; raise max_nodes to "
+                                  f"see more)."]
     return collapse(graph, None), False, [
         f"The graph has {wanted} nodes, more than max_nodes={max_nodes}, and no module depth makes it fit, so it "
         f"is not drawn; the panel and the table still go through every step (raise max_nodes to draw it)."]
