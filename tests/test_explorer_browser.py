@@ -42,7 +42,8 @@ def _neuron_page(tmp_path):
 
 def test_clicking_through_a_small_graph_shows_the_engines_gradients_at_every_step(browser, tmp_path):
     root, params, ex, path = _neuron_page(tmp_path)
-    rows = iter(trace_backward(root, params=params, max_values=16).rows)
+    trace = trace_backward(root, params=params, max_values=16)
+    rows = iter(trace.rows)
     page = browser.open(path)
     for k, step in enumerate(ex.steps):
         assert page.step == k
@@ -54,7 +55,9 @@ def test_clicking_through_a_small_graph_shows_the_engines_gradients_at_every_ste
             assert shown[f"upstream g = ∂o/∂{row.node}"] == _shown(summary_value(row.upstream))
             assert shown["contribution = g × local"] == _shown(summary_value(row.contribution))
             assert shown[f"total at {row.parent}"] == _shown(summary_value(row.total))
-            assert shown["local derivative"] == row.local
+            node = row.output_tensor._ctx                           # the op's own text, in the user's names
+            names = [trace.label(p) or p.name for p in node.parents]
+            assert shown["local derivative"] == node.op.derivative(node, row.index, names)
         if k < len(ex.steps) - 1:
             page.click("next")
     assert next(rows, None) is None                     # one step per edge of the backward pass

@@ -71,14 +71,24 @@ def _sentences(row, count):
     return notes
 
 
-def _edge_step(row, count, graph, layout, root_label, max_values):
+def local_formula(row, name_of):
+    """The op's own text of the local derivative, written with the names of this node's inputs
+    (constants as their value): 'd(error*error)/derror = error'."""
+    node = row.output_tensor._ctx
+    names = [name_of(p) if p.requires_grad or p.name or p.data.size != 1 else number(p.data.item())
+             for p in node.parents]
+    names += node.op.inputs[len(names):]  # an input left out (Linear without bias) keeps the op's own name
+    return node.op.derivative(node, row.index, names)
+
+
+def _edge_step(row, count, graph, layout, root_label, max_values, name_of):
     child, parent = graph.node_of(row.output_tensor), graph.node_of(row.input_tensor)
     key = edge_key(layout, child, parent, row.index)
     there = layout.item_of(parent)
     total = summary_value(row.total)
     local = local_value(row, max_values)
     fields = [field(f"upstream g = ∂{root_label}/∂{row.node}", value=summary_value(row.upstream), tone="grad"),
-              field("local derivative", text=row.local, tone="formula")]
+              field("local derivative", text=local_formula(row, name_of), tone="formula")]
     if local is not None:
         fields.append(field(f"∂{row.node}/∂{row.parent}", value=local, tone="formula"))
     contribution = "contribution = g × local"
@@ -171,7 +181,8 @@ def backward_steps(graph, layout, trace, classes, max_values, name_of):
             continue
         flush()
         group_box = None
-        steps.append(_edge_step(row, counts[id(row.input_tensor)], graph, layout, trace.root_label, max_values))
+        steps.append(_edge_step(row, counts[id(row.input_tensor)], graph, layout, trace.root_label, max_values,
+                                name_of))
     flush()
     steps.append(_grads_step(graph, layout, trace, max_values, name_of))
     return steps
