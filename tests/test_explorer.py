@@ -160,9 +160,9 @@ def test_local_derivative_is_shown_as_formula_and_number():
 def test_the_local_derivative_is_written_in_the_users_names():
     loss, model = _linreg()
     formulas = {s["title"]: s["fields"][1]["text"] for s in explore(loss, params=model).steps if s["kind"] == "edge"}
-    assert formulas["mul#5 (mul) → error"] == "d(error*error)/derror = error"
-    assert formulas["mul#2 (mul) → theta1"] == "d(theta1*x)/dtheta1 = x"
-    assert formulas["J (mul) → sum#6"] == "d(sum#6*0.2)/dsum#6 = 0.2"            # a constant as its value
+    assert formulas["mul#5 (mul) → error"] == "d(error*error)/d error = error"
+    assert formulas["mul#2 (mul) → theta1"] == "d(theta1*x)/d theta1 = x"
+    assert formulas["J (mul) → sum#6"] == "d(sum#6*0.2)/d sum#6 = 0.2"            # a constant as its value
 
 
 def test_a_second_contribution_says_it_is_added_and_a_broadcast_says_it_is_summed_back():
