@@ -156,6 +156,35 @@ def test_a_closure_optimizer_of_ones_own_gets_its_closure_in_linreg(stepgrad, us
     assert final_thetas(proc.stdout, "lion:NewtonLike") == pytest.approx(least_squares(*make_data(100, 0)), abs=1e-3)
 
 
+
+# ------------------------------------------------------------------ the explorer
+
+def test_an_optimizer_from_outside_the_repository_steps_in_the_explorer(user_dir):
+    from engine import Tensor
+    from engine.viz import explore
+    from engine.viz.explore.values import describe
+    from models.linreg import LinearRegression
+
+    x, y = make_data(5, seed=0)                                            # (5,), (5,)
+    model = LinearRegression()
+    lion = optim.get_optimizer(f"{user_dir / 'lion.py'}:Lion")(model.parameters(), lr=0.1)
+
+    def loss():
+        error = model(Tensor(x)) - Tensor(y)                               # (5,)
+        return (error * error).mean()                                      # ()
+
+    page = explore(loss, params=model, optimizer=lion, iterations=2)
+    assert [p.data.item() for p in model.parameters()] == [0.0, 0.0]      # it stepped copies
+    for _ in range(2):                                                     # the real thing
+        lion.zero_grad()
+        loss().backward()
+        lion.step()
+    updates = [s for s in page.steps if s["phase"] == "update" and s["kind"] == "param"]
+    assert [s["title"] for s in updates] == [f"{name}: Lion's rule (not described; the numbers are its step)"
+                                             for name in ("theta0", "theta1") * 2]
+    shown = {f["label"]: f["value"]["lines"] for f in page.steps[-1]["fields"]}
+    assert shown == {n: describe(p.data, 16)["lines"] for n, p in model.named_parameters()}
+
 # ------------------------------------------------------------------ installed packages
 
 @pytest.fixture
