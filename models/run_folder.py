@@ -48,10 +48,16 @@ def locked_out_dir(out: str | Path) -> Iterator[Path]:
     """``prepare_out_dir(out)``, locked for the duration of the ``with`` block; yields the folder's Path.
 
     Raises ``TrainError`` if another process (or another ``with`` block) holds the lock.
+    A folder this call made is removed again if the block leaves it empty (a run
+    refused before it wrote anything leaves no trace).
     """
+    made = not os.path.lexists(out)
     path = prepare_out_dir(out)
     if fcntl is None:
-        yield path
+        try:
+            yield path
+        finally:
+            _remove_if_empty(path, made)
         return
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
@@ -60,9 +66,18 @@ def locked_out_dir(out: str | Path) -> Iterator[Path]:
         except BlockingIOError:
             raise TrainError(f"another stepgrad run is writing to {path} (it holds the folder's lock); "
                              f"wait for it to end, or choose another --out") from None
-        yield path
+        try:
+            yield path
+        finally:
+            _remove_if_empty(path, made)
     finally:
         os.close(fd)  # releases the lock
+
+
+def _remove_if_empty(path: Path, made: bool) -> None:
+    if made:
+        with contextlib.suppress(OSError):  # not empty: the run wrote something
+            os.rmdir(path)
 
 
 def remove_stale_temporaries(folder: Path, names: Iterable[str]) -> list[str]:

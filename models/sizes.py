@@ -28,11 +28,15 @@ import numpy as np
 
 from engine import Tensor
 from engine.files import format_bytes
+from models.checkpoint import MAX_HEADER_BYTES
 from optim import create
 
 FLOAT_BYTES = 4  # models are float32
 DATA_BYTES_PER_CHARACTER = 13  # int64 id, up to 4 bytes of str, the file's byte
 _PROBE = 4096  # numbers in the probe parameter of optimizer_bytes
+HEADER_BYTES_PER_TENSOR = 96  # a checkpoint header's entry besides the name: dtype, shape, 12-digit offsets
+HEADER_BYTES_PER_PARAMETER = 160  # the metadata's optimizer state and group entry of one parameter, escaped
+HEADER_BYTES_BASE = 4096  # the rest of the metadata: kind, settings, tokenizer (its characters are added), random states
 
 
 class SizeError(ValueError):
@@ -88,6 +92,29 @@ def training_estimate(config, model_config, data_bytes: int) -> Estimate:
     total = (DATA_BYTES_PER_CHARACTER * data_bytes + parameters * (2 * FLOAT_BYTES + step_bytes)
              + max(activations, parameters * state_bytes))
     return Estimate(parameters, total)
+
+
+def checkpoint_header_bytes(config, model_config) -> int:
+    """About how many bytes the header of a checkpoint of this run will take (an upper bound, within a factor of 1.5).
+
+    One table entry per parameter and per array the optimizer keeps for it, and
+    the optimizer's per-parameter metadata.  Checked before training, because a
+    checkpoint is read back only if its header is at most ``MAX_HEADER_BYTES``.
+    """
+    _, state_bytes = optimizer_bytes(config.optimizer, lr=1e-3, weight_decay=config.weight_decay)
+    copies = 1 + -(-state_bytes // FLOAT_BYTES)  # the parameter and each state array of its size
+    entries = sum(copies * (HEADER_BYTES_PER_TENSOR + len("optim.state.") + len(name)) + HEADER_BYTES_PER_PARAMETER
+                  for name, _ in model_config.parameter_shapes())
+    return HEADER_BYTES_BASE + 8 * model_config.vocab_size + entries
+
+
+def check_checkpoint_fits(config, model_config) -> None:
+    """``SizeError`` if a checkpoint of this run would have a header too large to be read back."""
+    header = checkpoint_header_bytes(config, model_config)
+    if header > MAX_HEADER_BYTES:
+        raise SizeError(f"training {config.model} would write checkpoints with a header of about "
+                        f"{format_bytes(header)} (one entry per weight and optimizer state), more than the "
+                        f"{format_bytes(MAX_HEADER_BYTES)} a checkpoint may have: use fewer layers")
 
 
 def loading_estimate(model_config, file_bytes: int) -> Estimate:

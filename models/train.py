@@ -48,7 +48,7 @@ from models.metrics import MetricsWriter
 from models.registry import MODELS, build_model
 from models.run_folder import locked_out_dir, prepare_out_dir, remove_stale_temporaries
 from models.run_state import check_same_text, restore_run, save_run
-from models.sizes import check_fits, training_estimate
+from models.sizes import check_checkpoint_fits, check_fits, training_estimate
 from models.tokenizer import CharTokenizer, TokenizerError
 from models.train_config import (CHECKPOINT, MODEL_FIELDS, TrainConfig, TrainError, check_config, make_config,
                                  make_optimizer, model_config_for, saved_config)
@@ -130,6 +130,7 @@ def _train_in(out: Path, config: TrainConfig, resume: bool, progress: bool, echo
     # ---- initialise: model, optimizer, random streams (or restore them all), learning-rate schedule
     estimate = training_estimate(config, model_config, len(text) + (opened.data_size if opened else 0))
     check_fits(estimate, f"training {config.model}")
+    check_checkpoint_fits(config, model_config)
     tensors = opened.read_tensors() if opened else None
     if tensors:
         check_finite(tensors, checkpoint)

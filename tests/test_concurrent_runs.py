@@ -81,6 +81,7 @@ def test_the_lock_goes_with_a_killed_run(start, tmp_path):
 
 
 def test_the_lock_is_held_for_the_with_block_only(tmp_path):
+    (tmp_path / "run").mkdir()
     with locked_out_dir(tmp_path / "run") as out:
         assert out == tmp_path / "run" and out.is_dir()
         with pytest.raises(TrainError, match="another stepgrad run is writing to"):
@@ -89,3 +90,12 @@ def test_the_lock_is_held_for_the_with_block_only(tmp_path):
     with locked_out_dir(tmp_path / "run"):
         pass
     assert os.listdir(tmp_path / "run") == []  # the lock leaves nothing in the folder
+
+
+def test_a_folder_the_lock_made_is_removed_if_left_empty(tmp_path):
+    with locked_out_dir(tmp_path / "made") as out:
+        assert out.is_dir()
+    assert not (tmp_path / "made").exists()  # a run refused before writing anything leaves no trace
+    with locked_out_dir(tmp_path / "written") as out:
+        (out / "metrics.jsonl").write_text("{}\n")
+    assert (tmp_path / "written" / "metrics.jsonl").exists()

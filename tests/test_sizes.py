@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from models.gpt import GPTConfig
 from models.mlp import MLPConfig
 from models.registry import MODELS, build_model
 from models.sizes import Estimate, SizeError, check_fits, training_estimate
+from models.train import train
 from models.train_config import make_config, model_config_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +118,30 @@ def test_a_model_that_cannot_fit_is_refused_at_once_with_its_estimate(flags, tmp
     assert code == 1 and len(err) == 1
     assert re.match(r"stepgrad: error: training gpt needs about [\d.]+ [TGP]B of memory \([\d,]+ parameters\); "
                     r"this machine has [\d.]+ [kMGT]?B available$", err[0]), err
+    assert not (tmp_path / "run").exists()  # a refused run leaves no folder behind
+
+
+def test_the_checkpoint_header_estimate_bounds_a_real_one(tmp_path):
+    """A checkpoint is read back only if its header is at most MAX_HEADER_BYTES, so training checks it first."""
+    (tmp_path / "corpus.txt").write_text("hello world, " * 100, encoding="utf-8")
+    config = make_config("gpt", data=str(tmp_path / "corpus.txt"), out=str(tmp_path / "run"), n_layer=24, n_embd=4,
+                         n_head=1, batch_size=1, block_size=4, steps=1, eval_interval=0)
+    train(config, progress=False, echo=lambda line: None)
+    with open(tmp_path / "run" / "checkpoint.safetensors", "rb") as f:
+        (real,) = struct.unpack("<Q", f.read(8))
+    estimate = sizes.checkpoint_header_bytes(config, model_config_for(config, 9))
+    assert real < estimate < 1.5 * real, (estimate, real)
+
+
+def test_a_model_whose_checkpoint_could_not_be_read_back_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "corpus.txt").write_text("hello world, " * 100, encoding="utf-8")
+    code = main(["train", "--model", "gpt", "--data", str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "run"),
+                 "--n-layer", "3000", "--n-embd", "4", "--n-head", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert re.match(r"stepgrad: error: training gpt would write checkpoints with a header of about [\d.]+ MB .*"
+                    r"more than the 8.39 MB a checkpoint may have: use fewer layers$", err[0]), err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_big_vocabulary_is_estimated_and_refused_when_memory_is_short(tmp_path, capsys, monkeypatch):
