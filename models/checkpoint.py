@@ -38,6 +38,7 @@ import json
 import os
 import re
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -117,7 +118,12 @@ def parse_json(text: str, what: str) -> Any:
         raise ValueError(f"{what} holds more than {MAX_JSON_VALUES:,} JSON values")
     if _depth(skeleton.translate(None, _NOT_BRACKETS)) > MAX_JSON_DEPTH:
         raise ValueError(f"{what} nests JSON deeper than {MAX_JSON_DEPTH} levels")
-    return json.loads(text, object_pairs_hook=_unique_keys)
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except ValueError as error:
+        if "integer string conversion" in str(error):  # Python's own bound on the digits of an int
+            raise ValueError(f"{what} holds a number of more than {sys.get_int_max_str_digits():,} digits") from None
+        raise
 
 
 def _depth(brackets: bytes) -> int:

@@ -243,7 +243,7 @@ RAW_CASES = {  # name: (make(source, target), what the error must say)
     "repeated key in the metadata": (lambda s, t: with_meta_text(s, t, '{"kind":"gpt","kind":"bigram"}'),
                                      "the key 'kind' appears twice"),
     "a 5000-digit number in the metadata": (lambda s, t: with_meta_text(s, t, '{"step":' + "9" * 5000 + "}"),
-                                            "damaged metadata"),
+                                            "damaged metadata (metadata holds a number of more than 4,300 digits)"),
     "checksum that is not hex": (table_edit(lambda h: h["__metadata__"].update({ckpt.CHECKSUM_KEY: "zz"})),
                                  "no checksum"),
 }
