@@ -68,8 +68,11 @@ class MetricsWriter:
             raise OSError(error.errno, error.strerror, str(self.path)) from None
 
     def close(self) -> None:
-        """Close the file."""
-        self._file.close()
+        """Close the file (an error names it, as ``write``'s do)."""
+        try:
+            self._file.close()
+        except OSError as error:  # the unwritten rest of a line that hit a full disk is flushed again here
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
 
     def __enter__(self) -> "MetricsWriter":
         """Return the writer itself."""

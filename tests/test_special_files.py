@@ -135,15 +135,17 @@ def test_pictures_and_pages_are_not_written_through_a_link(stepgrad, tmp_path, c
 
 # ------------------------------------------------------------------ full disk
 
-def test_a_write_that_fails_names_the_file(stepgrad, tmp_path):
-    """A real failing write (the process may not grow files past 4 kB) ends with one line naming the file."""
+@pytest.mark.parametrize("steps, file", [(2, "checkpoint.safetensors"), (500, "metrics.jsonl")])
+def test_a_write_that_fails_names_the_file(stepgrad, tmp_path, steps, file):
+    """A real failing write (the process may not grow files past 4 kB) ends with one line naming the file:
+    the checkpoint of a short run, or the metrics of a long one (about 60 lines fill 4 kB)."""
     limit = ("import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
              "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)); "
              "import sys; from models.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.run([sys.executable, "-c", limit, "train", *TINY, "--data", "corpus.txt", "--out", "run",
-                           "--steps", "2"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                           "--steps", str(steps)], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                           capture_output=True, text=True, timeout=120)
-    one_line_error(proc, "File too large: run/checkpoint.safetensors")
+    one_line_error(proc, f"File too large: run/{file}")
     assert sorted(os.listdir(tmp_path / "run")) == ["metrics.jsonl"]  # no temporary file left behind
 
 
