@@ -296,6 +296,16 @@ def test_any_name_is_escaped_and_renders(tmp_path):
     assert path.endswith(".png") and open(path, "rb").read(4) == b"\x89PNG"
 
 
+@pytest.mark.parametrize("suffix", ["svg", "png", "dot"])
+def test_a_lone_surrogate_in_a_name_is_escaped_not_an_encoding_error(tmp_path, suffix):
+    x = Tensor([1.0, 2.0], requires_grad=True, name="x\ud800")  # UTF-8 cannot hold it
+    path = save_graph(draw_graph((x * 2).sum()), tmp_path / f"g.{suffix}")
+    data = open(path, "rb").read()
+    assert data.startswith({"svg": b"<", "png": b"\x89PNG", "dot": b"digraph"}[suffix])
+    if suffix != "png":
+        assert b"x\\ud800" in data
+
+
 def test_save_graph_formats_from_suffix(tmp_path):
     dot = draw_graph(_layer()[0])
     svg = save_graph(dot, tmp_path / "g.svg")

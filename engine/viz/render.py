@@ -31,18 +31,19 @@ def save_graph(dot, path, format=None):
     """
     path = os.fspath(path)
     fmt = (format or os.path.splitext(path)[1].lstrip(".") or "svg").lower()
+    source = dot.source.encode("utf-8", errors="backslashreplace")  # a lone surrogate in a name is written as \udXXX
     if fmt in _TEXT_FORMATS:
-        atomic_write_bytes(path, dot.source.encode("utf-8", errors="backslashreplace"))
+        atomic_write_bytes(path, source)
         return path
     data = None
     if shutil.which("dot") is not None:
         try:
-            data = dot.pipe(format=fmt)
+            data = graphviz.pipe(dot.engine, fmt, source)
         except graphviz.ExecutableNotFound:
             data = None
     if data is None:
         dot_path = os.path.splitext(path)[0] + ".dot"
-        atomic_write_bytes(dot_path, dot.source.encode("utf-8", errors="backslashreplace"))
+        atomic_write_bytes(dot_path, source)
         print(_install_hint(dot_path, path, fmt), file=sys.stderr)
         return dot_path
     atomic_write_bytes(path, data)
