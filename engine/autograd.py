@@ -100,6 +100,7 @@ def _backward_node(node, out, g, grads, observer):
     pgs = node.op.backward(node, g, out) if not state.anomaly else anomaly.checked_backward(node, g, out)
     if type(pgs) is not tuple:
         pgs = (pgs,)
+    watched = observer is not None  # checked once per node, not per edge
     for i, (p, pg) in enumerate(zip(node.parents, pgs)):
         if pg is None or not p.requires_grad:
             continue
@@ -109,7 +110,7 @@ def _backward_node(node, out, g, grads, observer):
         if contribution.data.dtype != p.data.dtype:
             contribution = contribution.astype(p.data.dtype)
         total = grads.add(p, contribution, pg, pgs)
-        if observer is not None:
+        if watched:
             observer(node, i, g, pg, contribution, total)
 
 
