@@ -172,9 +172,11 @@ def attention_ref(q, k, v, is_causal, scale, dropout_mask):
 @st.composite
 def attention_backward_args(draw):
     q, k, v, is_causal, scale, mask = draw(attention_args())
-    packed = draw(st.booleans())
-    if packed:
-        k, v = (np.ascontiguousarray(q[..., ::-1, :]) for _ in range(2))  # three tensors of one shape
+    packed = None
+    if draw(st.booleans()):  # q, k, v slices of one (3, B, H, T, D) array, laid out as nanoGPT's transposed qkv
+        qkv = np.stack([q, q[..., ::-1, :], q[..., ::-1, :] * 0.5])       # (3, B, H, T, D)
+        packed = np.ascontiguousarray(qkv.transpose(1, 3, 0, 2, 4)).transpose(2, 0, 3, 1, 4)
+        q, k, v = packed
         mask = None if mask is None else mask[..., :q.shape[-2]]
     _, p = attention_ref(q, k, v, is_causal, scale, mask)
     g = draw(arrays(q.shape[:-1] + v.shape[-1:]))
@@ -187,7 +189,7 @@ def attention_backward_ref(g, att, q, k, v, scale, dropout_mask, packed):
     dp = g @ v.swapaxes(-1, -2) * (1.0 if mask is None else mask)
     ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True)) * scale
     grads = (ds @ k, ds.swapaxes(-1, -2) @ q, dv)
-    return np.stack(grads) if packed else grads
+    return np.stack(grads) if packed is not None else grads
 
 
 @st.composite
@@ -272,6 +274,17 @@ def test_kernel_matches_the_plain_math(name, thread_mode):
                 np.testing.assert_array_equal(before, after, err_msg=f"{name} changed an input")
 
     check()
+
+
+def test_packed_attention_gradient_is_laid_out_as_its_input():
+    """nanoGPT's qkv is a transposed view: its gradient, laid out the same, reshapes back without a copy."""
+    b, t, h, d = 2, 5, 3, 4
+    rng = np.random.default_rng(0)
+    qkv = rng.standard_normal((b, t, 3 * h * d)).astype(F32).reshape(b, t, 3, h, d).transpose(2, 0, 3, 1, 4)
+    y, att = kernels.attention(qkv[0], qkv[1], qkv[2], True, 0.5, None)
+    dqkv = kernels.attention_backward(np.ones_like(y), att, qkv[0], qkv[1], qkv[2], 0.5, None, packed=qkv)
+    assert dqkv.strides == qkv.strides
+    assert np.shares_memory(dqkv.transpose(1, 3, 0, 2, 4).reshape(b, t, 3 * h * d), dqkv)
 
 
 def test_flush_tiny_works_in_place():

@@ -46,15 +46,17 @@ def attention(q, k, v, is_causal, scale, dropout_mask):
     return y, att
 
 
-def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=False):
+def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=None):
     """Gradients for upstream g (B, H, T, Dv) given the `att` that `attention` returned.
 
     With P = att, dP = g @ vᵀ [* dropout_mask], dS = P * (dP - rowsum(P * dP)) * scale:
-    dq = dS @ k, dk = dSᵀ @ q, dv = (P [* dropout_mask])ᵀ @ g. Returns (dq, dk, dv), or
-    with `packed` (q, k, v of one shape) one (3, B, H, T, D) array holding the three.
+    dq = dS @ k, dk = dSᵀ @ q, dv = (P [* dropout_mask])ᵀ @ g. Returns (dq, dk, dv), or,
+    given `packed`, the (3, B, H, T, D) array that q, k, v are slices of, one array
+    holding the three in packed's memory layout (in nanoGPT qkv is a transposed view,
+    and so is its gradient: reshaped back to (B, T, 3C) it needs no copy).
     """
-    if packed:
-        dqkv = np.empty((3,) + q.shape, dtype=q.dtype)                # (3, B, H, T, D)
+    if packed is not None:
+        dqkv = np.empty_like(packed)                                  # (3, B, H, T, D), laid out as packed
         dq, dk, dv = dqkv
     else:
         dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
@@ -73,4 +75,4 @@ def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=False):
         np.matmul(d.swapaxes(-1, -2), q[s:e], out=dk[s:e])            # (b, H, S, D)
 
     for_blocks(rows, len(att), att.size * (q.shape[-1] + 4))
-    return dqkv if packed else (dq, dk, dv)
+    return dqkv if packed is not None else (dq, dk, dv)

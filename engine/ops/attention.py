@@ -35,11 +35,11 @@ class Attention(FusedOp):
         return y
 
     def backward_arrays(ctx, g):
-        packed = len(ctx.parents) == 1
-        q, k, v = ctx.parents[0].data if packed else (p.data for p in ctx.parents)
+        packed = ctx.parents[0].data if len(ctx.parents) == 1 else None  # (3, B, H, T, D) or None
+        q, k, v = packed if packed is not None else (p.data for p in ctx.parents)
         grads = kernels.attention_backward(g, ctx.saved, q, k, v, ctx.attrs["scale"], ctx.attrs["dropout_mask"],
                                            packed=packed)
-        return [grads] if packed else list(grads)
+        return [grads] if packed is not None else list(grads)
 
     def composite(*qkv, is_causal, scale, dropout_mask):
         q, k, v = (qkv[0][0], qkv[0][1], qkv[0][2]) if len(qkv) == 1 else qkv
