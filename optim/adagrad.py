@@ -41,6 +41,18 @@ class Adagrad(Optimizer):
         k.add_square_(state["sum"], g)                                                 # s ← s + g²
         k.divide_step_(param, g, k.denominator(state["sum"], float(group["eps"])), clr)  # θ ← θ − αₜ·g / (√s + ε)
 
+    def _explain(self, group, before, grad, state):
+        g, rule = self._explained_grad(before, grad, group)
+        t = state["step"]
+        clr = float(group["lr"]) / (1 + (t - 1) * float(group["lr_decay"]))
+        s = state["sum"].astype(np.float64)
+        rule += ["s ← s + g²", "η = lr/(1 + (t − 1)·lr_decay)", "θ ← θ − η·g/(√s + ε)"]
+        quantities = [("t, the step count", t), ("η, the decayed lr", clr)]
+        quantities += [("g (the gradient the rule uses)", g)] if len(rule) > 3 else []
+        quantities += [("s, the sum of squared gradients", s),
+                       ("η·g/(√s + ε), the step", clr * g / (np.sqrt(s) + float(group["eps"])))]
+        return "; ".join(rule), quantities
+
     def _param_stats(self, p, group):
         """Adagrad's view: the decayed learning rate and the per-coordinate step size."""
         stats = super()._param_stats(p, group)

@@ -61,6 +61,28 @@ class Adam(Optimizer):
         denom = k.denominator(v, eps, scale=(1.0 - beta2 ** t) ** 0.5)  # √v̂ + ε,  v̂ = v / (1 − β₂ᵗ)
         k.divide_step_(param, m, denom, lr / (1.0 - beta1 ** t))    # θ ← θ − α·m̂ / (√v̂ + ε), m̂ = m / (1 − β₁ᵗ)
 
+    def _explain(self, group, before, grad, state):
+        lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        decoupled = group["decoupled_weight_decay"]
+        _, rule = self._explained_grad(before, grad, group, decay=not decoupled)
+        quantities = [("t, the step count", state["step"]), ("α = lr", lr), ("β₁, β₂", np.array([beta1, beta2]))]
+        if decoupled and wd != 0:
+            rule.insert(0, "θ ← θ·(1 − α·λ) (decoupled weight decay)")
+            quantities.append(("α·λ·θ, the decay", lr * wd * before))
+        v = state["max_exp_avg_sq" if group["amsgrad"] else "exp_avg_sq"].astype(np.float64)
+        m = state["exp_avg"].astype(np.float64)
+        rule += ["m ← β₁·m + (1 − β₁)·g", "v ← β₂·v + (1 − β₂)·g²"]
+        if group["amsgrad"]:
+            rule.append("v ← the largest v so far (amsgrad)")
+        rule += ["m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)", "θ ← θ − α·m̂/(√v̂ + ε)"]
+        bc1, bc2 = 1.0 - beta1 ** state["step"], 1.0 - beta2 ** state["step"]
+        m_hat, v_hat = m / bc1, v / bc2
+        quantities += [("m, the first moment", m), ("v, the second moment", v), ("1 − β₁ᵗ", bc1), ("1 − β₂ᵗ", bc2),
+                       ("m̂, bias-corrected", m_hat), ("v̂, bias-corrected", v_hat),
+                       ("α·m̂/(√v̂ + ε), the step", lr * m_hat / (np.sqrt(v_hat) + eps))]
+        return "; ".join(rule), quantities
+
     def _param_stats(self, p, group):
         """Adam's view of the step: bias corrections, moments and effective step size."""
         stats = super()._param_stats(p, group)

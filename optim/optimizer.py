@@ -16,6 +16,7 @@ numpy treats as "weak" scalars, so a float32 model stays float32.
 import copy
 import math
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -84,6 +85,20 @@ def check_unit_interval(opt, name, value):
     """`value` must lie in [0, 1) (betas, decay rates)."""
     ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) and 0 <= value < 1
     check_hparam(opt, name, value, ok, "in [0, 1)")
+
+
+@dataclass
+class UpdateExplanation:
+    """What one step did to one parameter, for learners (see `Optimizer.explain_step`).
+
+    `param` is the parameter, `rule` its update in symbols (None when the optimizer
+    does not describe its rule) and `quantities` the rule's named values for this
+    parameter, in the order the rule uses them: [(name, number or ndarray)]; the last
+    one is the step the rule subtracted from θ.
+    """
+    param: object
+    rule: object
+    quantities: list
 
 
 def _norm(a):
@@ -215,6 +230,79 @@ class Optimizer:
     def _update(self, param, grad, state, group):
         """Update one parameter array in place from its gradient (subclasses)."""
         raise NotImplementedError(f"{type(self).__name__} does not define _update")
+
+    # ----- explaining a step ------------------------------------------------
+    def explain_step(self):
+        """Take one step, as `step()` does, and say what it did to each parameter.
+
+        Returns one `UpdateExplanation` per parameter that had a gradient: the rule in
+        symbols and its quantities in numbers, as `_explain` describes them. An
+        optimizer that does not describe its rule still takes its step and explains it
+        as rule None with no quantities (the value, gradient and new value tell the
+        rest). The backprop explorer shows these on copies of the parameters.
+        """
+        taken = [(p, group, p.data.copy(), p.grad.data.copy())
+                 for group in self.param_groups for p in group["params"] if p.grad is not None]
+        self.step()
+        explained = []
+        for p, group, before, grad in taken:
+            rule, quantities = self._explain(group, before.astype(np.float64), grad.astype(np.float64),
+                                             self.state.get(p) or {})
+            explained.append(UpdateExplanation(p, rule, quantities))
+        return explained
+
+    def _explain(self, group, before, grad, state):
+        """(rule in symbols, [(name, value)]) of the step just taken on one parameter, from its value
+        `before` the step, its gradient and its `state` after the step (float64 copies); subclasses
+        describe their rule, the base class does not (None, [])."""
+        return None, []
+
+    @staticmethod
+    def _explained_grad(before, grad, group, decay=True):
+        """The gradient the rule uses (negated if maximize, plus weight_decay·θ when `decay`) and the
+        rule's lines that made it."""
+        g, lines = grad, []
+        if group.get("maximize", False):
+            g, lines = -g, lines + ["g ← −g (maximize)"]
+        wd = float(group.get("weight_decay", 0))
+        if decay and wd != 0:
+            g, lines = g + wd * before, lines + ["g ← g + λ·θ (weight decay)"]
+        return g, lines
+
+    def _tmp(self, like, slot=0):
+        """A reusable scratch array with `like`'s shape and dtype (no per-step allocation)."""
+        key = (like.shape, like.dtype, slot)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = np.empty_like(like)
+        return buf
+
+    @staticmethod
+    def _descend(param, numer, step_size, denom, t):
+        """param -= step_size * numer / denom, in place, using scratch `t` (the adaptive methods' last line)."""
+        np.multiply(numer, -step_size, out=t)
+        t /= denom
+        param += t
+
+    def _effective_grad(self, param, grad, group):
+        """grad, negated if `maximize`, plus weight_decay * param (L2 penalty).
+
+        Returns `grad` itself when there is nothing to do, else scratch slot 0.
+        """
+        wd = float(group.get("weight_decay", 0))
+        maximize = group.get("maximize", False)
+        if not maximize and wd == 0:
+            return grad
+        g = self._tmp(param, 0)
+        if maximize:
+            np.negative(grad, out=g)
+        else:
+            np.copyto(g, grad)
+        if wd != 0:
+            t = self._tmp(param, 1)
+            np.multiply(param, wd, out=t)
+            g += t
+        return g
 
     # ----- state_dict -------------------------------------------------------
     def _indexed_params(self):

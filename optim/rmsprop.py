@@ -58,6 +58,30 @@ class RMSprop(Optimizer):
         else:
             k.divide_step_(param, g, avg, lr)                                         # θ ← θ − α·g / avg
 
+    def _explain(self, group, before, grad, state):
+        lr, rho, eps, mu = (float(group[k]) for k in ("lr", "alpha", "eps", "momentum"))
+        g, rule = self._explained_grad(before, grad, group)
+        v = state["square_avg"].astype(np.float64)
+        quantities = [("lr", lr), ("ρ = alpha", rho)] + ([("g (the gradient the rule uses)", g)] if rule else [])
+        rule.append("v ← ρ·v + (1 − ρ)·g²")
+        quantities.append(("v, the mean square", v))
+        if group["centered"]:
+            mean = state["grad_avg"].astype(np.float64)
+            rule += ["ḡ ← ρ·ḡ + (1 − ρ)·g", "σ = √(v − ḡ²) + ε"]
+            sigma = np.sqrt(v - mean * mean) + eps
+            quantities.append(("ḡ, the mean gradient", mean))
+        else:
+            rule.append("σ = √v + ε")
+            sigma = np.sqrt(v) + eps
+        quantities.append(("σ", sigma))
+        if mu > 0:
+            b = state["momentum_buffer"].astype(np.float64)
+            rule += ["b ← μ·b + g/σ", "θ ← θ − lr·b"]
+            return "; ".join(rule), quantities + [("μ = momentum", mu), ("b, the momentum buffer", b),
+                                                  ("lr·b, the step", lr * b)]
+        rule.append("θ ← θ − lr·g/σ")
+        return "; ".join(rule), quantities + [("lr·g/σ, the step", lr * g / sigma)]
+
     def _param_stats(self, p, group):
         """RMSprop's view: the RMS of the gradient and the per-coordinate step size."""
         stats = super()._param_stats(p, group)

@@ -47,6 +47,21 @@ class SGD(Optimizer):
             g = k.nesterov(g, buf, momentum) if group["nesterov"] else buf  # g + μ·b, or b
         k.sub_scaled_(param, g, lr)                                         # θ ← θ − α·g
 
+    def _explain(self, group, before, grad, state):
+        lr, mu, tau = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
+        g, rule = self._explained_grad(before, grad, group)
+        quantities = [("α = lr", lr)] + ([("g (the gradient the rule uses)", g)] if rule else [])
+        if mu == 0:
+            return "; ".join(rule + ["θ ← θ − α·g"]), quantities + [("α·g, the step", lr * g)]
+        b = state["momentum_buffer"].astype(np.float64)
+        rule.append(f"b ← μ·b + {'g' if tau == 0 else '(1 − τ)·g'} (b = g at the first step)")
+        quantities += [("μ = momentum", mu)] + ([("τ = dampening", tau)] if tau else [])
+        quantities.append(("b, the momentum buffer", b))
+        if group["nesterov"]:
+            return ("; ".join(rule + ["θ ← θ − α·(g + μ·b)"]),
+                    quantities + [("α·(g + μ·b), the step", lr * (g + mu * b))])
+        return "; ".join(rule + ["θ ← θ − α·b"]), quantities + [("α·b, the step", lr * b)]
+
     def _param_stats(self, p, group):
         stats = super()._param_stats(p, group)
         buf = (self.state.get(p) or {}).get("momentum_buffer")

@@ -197,6 +197,51 @@ def test_trajectory_matches_torch(variant):
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if not optim.needs_closure(optimizer_class(v[0]))],
+                         ids=variant_id)
+def test_explain_step_takes_the_same_step_and_states_it(variant):
+    """explain_step() steps exactly as step() and states the rule; its last quantity is the step taken."""
+    case, i = variant
+    plain, explained = make_params(), make_params()
+    stepped = optim.create(case.name, plain, **case.variants[i])
+    explaining = optim.create(case.name, explained, **case.variants[i])
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        for p, q in zip(plain, explained):
+            g = rng.normal(size=p.shape)
+            p.grad, q.grad = Tensor(g.copy()), Tensor(g.copy())
+        before = [q.data.copy() for q in explained]
+        stepped.step()
+        explanations = explaining.explain_step()
+        assert [e.param for e in explanations] == explained
+        for e, p, q, b in zip(explanations, plain, explained, before):
+            assert np.array_equal(p.data, q.data)
+            assert isinstance(e.rule, str) and "θ ←" in e.rule, e.rule
+            label, step = e.quantities[-1]
+            assert label.endswith("the step"), label
+            decay = dict(e.quantities).get("α·λ·θ, the decay", 0.0)
+            np.testing.assert_allclose(b - q.data, np.asarray(step) + decay, rtol=1e-10, atol=1e-12)
+
+
+class Halving(optim.Optimizer):
+    """θ ← θ − g/2, without a rule stated (no `_explain`); test_explorer shows it on a page too."""
+
+    def __init__(self, params):
+        super().__init__(params, {})
+
+    def _update(self, param, grad, state, group):
+        param -= 0.5 * grad
+
+
+def test_an_optimizer_that_does_not_state_its_rule_still_explains_its_step():
+    a = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    a.grad = Tensor(np.array([2.0, 2.0]))
+    (e,) = Halving([a, b]).explain_step()                       # b has no gradient: not stepped, not explained
+    assert e.param is a and e.rule is None and e.quantities == []
+    assert a.data.tolist() == [0.0, 1.0] and b.data.tolist() == [1.0, 2.0]
+
+
 # ----------------------------------------------------------------------------
 # convergence, on the surfaces each row says apply
 # ----------------------------------------------------------------------------
