@@ -172,7 +172,7 @@ def explorer():
             ex = example_explorer(example)
             page = browser.open(ex.save(Path(tmp) / f"{example}.html"))
             page.go(which(ex.steps))
-            page.page.wait_for_timeout(300)  # let the highlight's fade finish
+            page.page.wait_for_timeout(500)  # let the highlight's fade finish
             _written(page.screenshot(PICTURES / picture))
             page.close()
 

@@ -142,6 +142,22 @@ class ExplorerPage:
         return {"title": box.locator(".sgx-inspect-title").inner_text(), "fields": box.evaluate(_READ_FIELDS),
                 "text": box.inner_text()}
 
+    def tags(self):
+        """{node key: text} of the gradient tags shown on the picture now."""
+        return self.root.locator(".sgx-picture:not([hidden]) g.node[data-node]").evaluate_all(
+            """(gs) => Object.fromEntries(gs
+                 .map((g) => [g.getAttribute('data-node'), g.querySelector('.sgx-gradtag')])
+                 .filter(([, t]) => t && t.style.display !== 'none').map(([key, t]) => [key, t.textContent]))""")
+
+    def table_overflow(self):
+        """How many pixels the widest table (or cell) of the table panel reaches beyond the panel's width
+        (0 or less: every column is in view)."""
+        return self.root.locator(".sgx-tablewrap").evaluate(
+            """(wrap) => { const right = wrap.getBoundingClientRect().left + wrap.clientLeft + wrap.clientWidth;
+                 const cells = Array.from(wrap.querySelectorAll('table, td, th'));
+                 return Math.max(wrap.scrollWidth - wrap.clientWidth,
+                                 ...cells.map((c) => c.getBoundingClientRect().right - right)); }""")
+
     def highlighted(self):
         """(current node key, [active arrow keys]) of the picture shown."""
         pic = self.root.locator(".sgx-picture:not([hidden])")

@@ -18,6 +18,7 @@ from engine.viz.labels import values_lines
 import optim
 from models.explore_cmd import EXAMPLES, TinyMLP, linreg_loss, xor_loss
 from models.linreg import LinearRegression, make_data
+from test_optim import Halving
 
 needs_dot = pytest.mark.skipif(not picture.shutil.which("dot"), reason="Graphviz's dot program is not installed")
 
@@ -143,7 +144,7 @@ def test_one_backward_step_per_trace_row_in_the_engines_order():
     assert len(edges) == len(trace.rows)
     for s, row in zip(edges, trace.rows):
         assert s["title"] == f"{row.node} ({row.op}) → {row.parent}"
-        assert s["row"][4] == str(row.contribution) and s["row"][5] == str(row.total)
+        assert s["row"][3] == str(row.contribution) and s["row"][4] == str(row.total)
         assert s["bubble"] == str(row.contribution)
 
 
@@ -160,18 +161,42 @@ def test_local_derivative_is_shown_as_formula_and_number():
 def test_the_local_derivative_is_written_in_the_users_names():
     loss, model = _linreg()
     formulas = {s["title"]: s["fields"][1]["text"] for s in explore(loss, params=model).steps if s["kind"] == "edge"}
-    assert formulas["mul#5 (mul) → error"] == "d(error*error)/d error = error"
-    assert formulas["mul#2 (mul) → theta1"] == "d(theta1*x)/d theta1 = x"
-    assert formulas["J (mul) → sum#6"] == "d(sum#6*0.2)/d sum#6 = 0.2"            # a constant as its value
+    assert formulas["error*error (mul) → error"] == "d(error*error)/d error = error"
+    assert formulas["theta1*x (mul) → theta1"] == "d(theta1*x)/d theta1 = x"
+    assert formulas["J (mul) → sum(error*error)"] == "d(sum(error*error)*0.2)/d sum(error*error) = 0.2"  # a constant
+    assert formulas["prediction (add) → theta1*x"] == "d(theta0 + (theta1*x))/d (theta1*x) = 1"   # as its value
+
+
+@pytest.mark.parametrize("name, names", [
+    ("linreg", ["theta1*x", "prediction", "error", "error*error", "sum(error*error)", "J"]),
+    ("neuron", ["x1w1", "x2w2", "x1w1 + x2w2", "n", "o"]),
+    ("mlp", ["hidden(x)", "tanh(hidden(x))", "out(tanh(hidden(x)))", "error", "error*error", "sum(error*error)",
+             "loss"]),
+])
+def test_results_are_called_by_what_made_them_in_the_users_names(name, names):
+    root, params = _example(name)
+    ex = explore(root, params=params)
+    computed = [s["row"][0] for s in _phase(ex, "forward") if s["kind"] == "op"]
+    assert computed == names
+
+
+def test_a_name_too_long_or_already_taken_keeps_the_traces_label():
+    a = Tensor(np.array([1.0, 2.0]), requires_grad=True, name="a_rather_long_name")
+    b = Tensor(np.array([3.0, 4.0]), requires_grad=True, name="another_long_name")
+    x = Tensor(np.array([0.5, 1.0]), requires_grad=True, name="x")
+    total = ((a * b).tanh() + (x * x).tanh() + (x * x).tanh()).sum()   # x*x twice: the second is not x*x
+    computed = [s["row"][0] for s in _phase(explore(total), "forward") if s["kind"] == "op"]
+    assert computed == ["mul#2", "tanh(mul#2)", "x*x", "tanh(x*x)", "tanh(mul#2) + tanh(x*x)", "mul#8",
+                        "tanh(mul#8)", "add#10", "sum(add#10)"]
 
 
 def test_a_second_contribution_says_it_is_added_and_a_broadcast_says_it_is_summed_back():
     loss, model = _linreg()
     steps = explore(loss, params=model).steps
     added = [s for s in steps if any("added to the total" in n for n in s["notes"])]
-    assert [s["title"] for s in added] == ["mul#5 (mul) → error"]
+    assert [s["title"] for s in added] == ["error*error (mul) → error"]
     summed = [s for s in steps if any("summed back to its shape ()" in n for n in s["notes"])]
-    assert [s["title"] for s in summed] == ["prediction (add) → theta0", "mul#2 (mul) → theta1"]
+    assert [s["title"] for s in summed] == ["prediction (add) → theta0", "theta1*x (mul) → theta1"]
     assert all("summed from (5,)" in s["fields"][3]["label"] for s in summed)
 
 
@@ -191,7 +216,7 @@ def test_gradients_so_far_are_recorded_on_the_nodes_step_by_step():
     L, (a, b, c, f) = _expression()
     ex = explore(L)
     node_of = {info["label"]: key for key, info in ex._pass_info[0]["nodes"].items()}
-    history = [(k, value["lines"]) for k, s in enumerate(ex.steps) for key, value in s["grads"]
+    history = [(k, value["lines"]) for k, s in enumerate(ex.steps) for key, value, _ in s["grads"]
                if key == node_of["a"]]
     L.backward()
     assert history[-1][1] == values_lines(a.grad.data)
@@ -202,10 +227,11 @@ def test_a_collapsed_module_is_one_step_with_its_op_count_and_its_inputs_gradien
     loss, net = _net_loss()
     ex = explore(loss, params=net, depth=2)
     boxes = [s for s in ex.steps if s["kind"] == "box" and s["phase"] == "backward"]
-    assert [s["title"] for s in boxes] == ["blocks.1 (_Block): back through 3 ops", "blocks.0 (_Block): back through 3 ops"]
+    assert [s["title"] for s in boxes] == ["blocks.1 (_Block): back through 3 ops",
+                                           "blocks.0 (_Block): back through 3 ops"]
     labels = [f["label"] for f in boxes[0]["fields"]]
     assert "total at blocks.1.inner.weight" in labels and "total at blocks.1.inner.bias" in labels
-    assert any(label.startswith("total at add#") or label.startswith("total at linear#") for label in labels)
+    assert "total at blocks.0(…)" in labels                     # the other module's output, named by it
     forward_boxes = [s for s in ex.steps if s["kind"] == "box" and s["phase"] == "forward"]
     assert [s["row"][1] for s in forward_boxes] == ["3 ops", "3 ops"]
     loss.backward()
@@ -375,6 +401,25 @@ def test_a_converged_loop_stops_at_the_check():
     assert [s["row"][2] for s in checks] == ["no", "yes"]
     assert ex.steps[-1] is not None and ex.steps[-1]["phase"] == "check"
     assert len(ex._passes) == 2
+
+
+def test_the_update_phase_shows_the_rule_in_symbols_and_in_numbers():
+    loss, model = _linreg()
+    ex = explore(loss, params=model, optimizer=optim.SGD(model.parameters(), lr=0.1))
+    theta0 = next(s for s in ex.steps if s["kind"] == "param" and s["row"][0] == "theta0")
+    shown = {f["label"]: f for f in theta0["fields"]}
+    assert shown["the rule"]["text"] == "θ ← θ − α·g"
+    assert _shown(shown["α = lr"]) == ["0.1"] and _shown(shown["g = ∂J/∂theta0"]) == ["-4.51"]
+    assert _shown(shown["α·g, the step"]) == ["-0.451"] and _shown(shown["new theta0"]) == ["0.451"]
+
+
+def test_an_optimizer_that_does_not_describe_its_rule_still_shows_its_step():
+    loss, model = _linreg()
+    ex = explore(loss, params=model, optimizer=Halving(model.parameters()))
+    theta0 = next(s for s in ex.steps if s["kind"] == "param" and s["row"][0] == "theta0")
+    shown = {f["label"]: f for f in theta0["fields"]}
+    assert shown["the rule"]["text"] == "not described by Halving: the numbers are its step on a copy"
+    assert _shown(shown["new theta0"]) == ["2.255"]                      # 0 - (-4.51) / 2
 
 
 def test_the_update_phase_refuses_what_it_cannot_show():

@@ -2,12 +2,15 @@
 opened from disk, clicked and keyed through, and what they show is compared with the engine."""
 import pytest
 
-from engine.trace import trace_backward
+from engine.trace import Summary, trace_backward
 from engine.viz import explore
-from engine.viz.explore.backward import grad_value, summary_value
+from engine.viz.explore.backward import grad_tag, grad_value, summary_value
+from engine.viz.explore.names import operand, tidy
+from engine.viz.explore.passes import namer
 from engine.viz.explore.values import describe
+from engine.viz.graph import read_graph
 from explorer_browser import Browser, unavailable
-from models.explore_cmd import EXAMPLES, explore_example, neuron_example
+from models.explore_cmd import EXAMPLES, example_explorer, explore_example, neuron_example
 from test_explorer import OPTIMIZERS, _trained_once, xor_loss
 
 REASON = unavailable()
@@ -43,32 +46,55 @@ def _neuron_page(tmp_path):
 def test_clicking_through_a_small_graph_shows_the_engines_gradients_at_every_step(browser, tmp_path):
     root, params, ex, path = _neuron_page(tmp_path)
     trace = trace_backward(root, params=params, max_values=16)
+    graph = read_graph(root, params)
+    name = namer(graph, trace)
     rows = iter(trace.rows)
+    tags = {}                                           # node key -> the gradient it holds so far, from the trace
     page = browser.open(path)
     for k, step in enumerate(ex.steps):
         assert page.step == k
         panel = page.panel()
         assert panel["title"] == step["title"]
+        if step["kind"] == "seed":
+            tags[graph.root.key] = grad_tag(Summary(trace.grad(root), 16))
         if step["kind"] == "edge":
             row = next(rows)
             shown = _fields(panel)
-            assert shown[f"upstream g = ∂o/∂{row.node}"] == _shown(summary_value(row.upstream))
+            upstream = f"upstream g = ∂o/∂{operand(name(row.output_tensor))}"
+            assert shown[upstream] == _shown(summary_value(row.upstream))
             assert shown["contribution = g × local"] == _shown(summary_value(row.contribution))
-            assert shown[f"total at {row.parent}"] == _shown(summary_value(row.total))
+            assert shown[f"total at {name(row.input_tensor)}"] == _shown(summary_value(row.total))
             node = row.output_tensor._ctx                           # the op's own text, in the user's names
-            names = [trace.label(p) or p.name for p in node.parents]
-            assert shown["local derivative"] == node.op.derivative(node, row.index, names)
+            names = [operand(name(p)) for p in node.parents]
+            assert shown["local derivative"] == tidy(node.op.derivative(node, row.index, names), names)
+            tags[graph.node_of(row.input_tensor).key] = grad_tag(row.total)
+        assert page.tags() == tags, k                   # every node, intermediate ones too, shows its gradient so far
         if k < len(ex.steps) - 1:
             page.click("next")
     assert next(rows, None) is None                     # one step per edge of the backward pass
     root.backward()
     last = _fields(page.panel())
     nodes = {info["label"]: key for key, info in ex._pass_info[0]["nodes"].items()}
-    for name, p in params.items():
-        assert last[f"{name}.grad"] == _shown(grad_value(p.grad.data, 16)), name
-        inspector = _fields(page.inspect(nodes[name]))
-        assert inspector[f"gradient (as of step {len(ex.steps)})"] == _shown(grad_value(p.grad.data, 16)), name
+    for label, p in params.items():
+        assert last[f"{label}.grad"] == _shown(grad_value(p.grad.data, 16)), label
+        assert page.tags()[nodes[label]] == grad_tag(Summary(p.grad.data, 16))
+        inspector = _fields(page.inspect(nodes[label]))
+        assert inspector[f"gradient (as of step {len(ex.steps)})"] == _shown(grad_value(p.grad.data, 16)), label
     _clean(page)
+
+
+@pytest.mark.parametrize("viewport", [(1280, 800), (1920, 1080)], ids=["1280x800", "1920x1080"])
+def test_every_column_of_the_table_is_in_view(browser, viewport, tmp_path):
+    width, height = viewport
+    for name in EXAMPLES:
+        ex = example_explorer(name)
+        page = browser.open(ex.save(tmp_path / f"{name}.html"))
+        page.page.set_viewport_size({"width": width, "height": height})
+        for target in (0, len(ex) // 2, len(ex) - 1):        # the forward, the backward and the last table
+            page.go(target)
+            assert page.table_overflow() <= 0.5, (name, target)
+        _clean(page)
+        page.close()
 
 
 def test_stepping_back_and_forth_moves_the_highlighted_edge(browser, tmp_path):

@@ -14,12 +14,13 @@ from engine.grad_mode import no_grad
 from engine.tensor import Tensor
 from engine.trace import Summary
 from engine.viz.clusters import Box
+from engine.viz.explore.names import operand, tidy
 from engine.viz.explore.picture import edge_key
 from engine.viz.explore.steps import field, step
-from engine.viz.explore.values import BUBBLE_VALUES, describe
+from engine.viz.explore.values import BUBBLE_VALUES, count, describe
 from engine.viz.labels import number, shape_text, values_lines
 
-COLUMNS = ["node (op)", "→ input", "upstream g", "local derivative", "contribution", "total at input", "notes"]
+COLUMNS = ["node (op) → input", "upstream g", "local derivative", "g × local", "total at input", "notes"]
 
 
 def summary_value(s):
@@ -53,6 +54,18 @@ def local_value(row, max_values):
     return None if g is None else describe(g.data, max_values)
 
 
+TAG_CHARS = 24  # the longest gradient tag written with values; a longer one gives the norm
+
+
+def grad_tag(s):
+    """A gradient summary as the tag beside its node on the graph: its values when short, else its norm."""
+    if s.values is not None and s.values.size <= BUBBLE_VALUES:
+        text = "grad " + " ".join(values_lines(s.values))
+        if len(text) <= TAG_CHARS:
+            return text
+    return f"grad norm {number(s.norm)}"
+
+
 def _bubble(s):
     """A gradient summary as the graph's bubble shows it: a few values, else the shape."""
     if s.values is not None and s.values.size <= BUBBLE_VALUES:
@@ -60,13 +73,13 @@ def _bubble(s):
     return shape_text(s.shape)
 
 
-def _sentences(row, count):
+def _sentences(row, count, parent):
     notes = []
     if tuple(row.raw_shape) != tuple(row.contribution.shape):
-        notes.append(f"{row.parent} was broadcast to {shape_text(row.raw_shape)} in the forward pass, so its "
+        notes.append(f"{parent} was broadcast to {shape_text(row.raw_shape)} in the forward pass, so its "
                      f"gradient is summed back to its shape {shape_text(row.contribution.shape)}")
     if count > 1:
-        notes.append(f"{row.parent} was used {count} times so far on the way back: this contribution is added "
+        notes.append(f"{parent} was used {count} times so far on the way back: this contribution is added "
                      f"to the total")
     return notes
 
@@ -75,10 +88,10 @@ def local_formula(row, name_of):
     """The op's own text of the local derivative, written with the names of this node's inputs
     (constants as their value): 'd(error*error)/derror = error'."""
     node = row.output_tensor._ctx
-    names = [name_of(p) if p.requires_grad or p.name or p.data.size != 1 else number(p.data.item())
+    names = [operand(name_of(p)) if p.requires_grad or p.name or p.data.size != 1 else number(p.data.item())
              for p in node.parents]
     names += node.op.inputs[len(names):]  # an input left out (Linear without bias) keeps the op's own name
-    return node.op.derivative(node, row.index, names)
+    return tidy(node.op.derivative(node, row.index, names), names)
 
 
 def _edge_step(row, count, graph, layout, root_label, max_values, name_of):
@@ -87,28 +100,31 @@ def _edge_step(row, count, graph, layout, root_label, max_values, name_of):
     there = layout.item_of(parent)
     total = summary_value(row.total)
     local = local_value(row, max_values)
-    fields = [field(f"upstream g = ∂{root_label}/∂{row.node}", value=summary_value(row.upstream), tone="grad"),
-              field("local derivative", text=local_formula(row, name_of), tone="formula")]
+    node_name, parent_name = name_of(row.output_tensor), name_of(row.input_tensor)
+    node_sym, parent_sym = operand(node_name), operand(parent_name)
+    formula = local_formula(row, name_of)
+    fields = [field(f"upstream g = ∂{root_label}/∂{node_sym}", value=summary_value(row.upstream), tone="grad"),
+              field("local derivative", text=formula, tone="formula")]
     if local is not None:
-        fields.append(field(f"∂{row.node}/∂{row.parent}", value=local, tone="formula"))
+        fields.append(field(f"∂{node_sym}/∂{parent_sym}", value=local, tone="formula"))
     contribution = "contribution = g × local"
     if tuple(row.raw_shape) != tuple(row.contribution.shape):
         contribution += f", summed from {shape_text(row.raw_shape)}"
     fields += [field(contribution, value=summary_value(row.contribution), tone="grad"),
-               field(f"total at {row.parent}", value=total, tone="total")]
+               field(f"total at {parent_name}", value=total, tone="total")]
     if row.notes:
         fields.append(field("the trace notes", text="; ".join(row.notes)))
-    title = f"{row.node} ({row.op}) → {row.parent}"
-    if isinstance(there, Box):
+    title = f"{node_name} ({row.op}) → {parent_name}"
+    if isinstance(there, Box) and not parent_name.startswith(there.scope + "("):
         title += f", an output of {there.scope}"
     return step("backward", "edge", title, item=child.key,
-                edges=[key] if key else [], grads=[[there.key, total]] if there is parent else [],
-                fields=fields, notes=_sentences(row, count), bubble=_bubble(row.contribution),
-                row=[f"{row.node} ({row.op})", row.parent, str(row.upstream), row.local, str(row.contribution),
+                edges=[key] if key else [], grads=[[there.key, total, grad_tag(row.total)]] if there is parent else [],
+                fields=fields, notes=_sentences(row, count, parent_name), bubble=_bubble(row.contribution),
+                row=[f"{node_name} ({row.op}) → {parent_name}", str(row.upstream), formula, str(row.contribution),
                      str(row.total), "; ".join(row.notes)], flow="grad")
 
 
-def _box_step(box, rows, graph, layout, classes, depth):
+def _box_step(box, rows, graph, layout, classes, depth, name_of):
     """The edges inside one collapsed module as one step: the gradients reaching its inputs."""
     edges, totals = [], {}
     for row in rows:
@@ -118,29 +134,35 @@ def _box_step(box, rows, graph, layout, classes, depth):
             edges.append(key)
         there = layout.item_of(parent)
         if there is not box or parent.is_leaf:
-            name = row.parent + (f", an output of {there.scope}" if isinstance(there, Box) and there is not box else "")
+            name = name_of(row.input_tensor)
+            if isinstance(there, Box) and there is not box and not name.startswith(there.scope + "("):
+                name += f", an output of {there.scope}"
             totals[name] = (parent, row.total)
     title = box.scope + (f" ({classes[box.scope]})" if classes.get(box.scope) else "")
-    fields = [field(f"total at {name}", value=summary_value(total), tone="total") for name, (_, total) in totals.items()]
-    grads = [[parent.key, summary_value(total)] for parent, total in totals.values() if layout.item_of(parent) is parent]
-    notes = [f"{len(rows)} edges of the backward pass through {box.ops} ops inside this module make this one step "
-             f"(modules are collapsed at depth={depth}; depth=None shows every edge)"]
+    fields = [field(f"total at {name}", value=summary_value(total), tone="total")
+              for name, (_, total) in totals.items()]
+    grads = [[parent.key, summary_value(total), grad_tag(total)] for parent, total in totals.values()
+             if layout.item_of(parent) is parent]
+    ops = count(box.ops, "op")
+    notes = [f"{count(len(rows), 'edge')} of the backward pass through {ops} inside this module make this one "
+             f"step (modules are collapsed at depth={depth}; depth=None shows every edge)"]
     names = ", ".join(totals)
-    return step("backward", "box", f"{title}: back through {box.ops} ops", item=box.key, edges=edges, grads=grads,
-                fields=fields, notes=notes, bubble=f"{box.ops} ops",
-                row=[f"{box.scope} ({box.ops} ops)", names, "", "inside the module", "", "", ""], flow="grad")
+    return step("backward", "box", f"{title}: back through {ops}", item=box.key, edges=edges, grads=grads,
+                fields=fields, notes=notes, bubble=ops,
+                row=[f"{box.scope} ({ops}) → {names}", "", "inside the module", "", "", ""], flow="grad")
 
 
 def _seed_step(graph, trace, max_values):
     root = graph.root
-    seed = grad_value(trace.grad(root.tensor), max_values)
+    summary = Summary(np.asarray(trace.grad(root.tensor)), max_values)
+    seed = summary_value(summary)
     label = trace.root_label
     return step("backward", "seed", f"Backward starts at {label}: ∂{label}/∂{label} = {trace.seed}", item=root.key,
-                grads=[[root.key, seed]],
+                grads=[[root.key, seed, grad_tag(summary)]],
                 fields=[field(f"∂{label}/∂{label}", value=seed, tone="grad")],
                 notes=["the gradient of the output with respect to itself is 1; from here each step sends a "
                        "gradient one edge back"],
-                bubble=trace.seed, row=[label, "", "", "seed", trace.seed, trace.seed, ""], flow="grad")
+                bubble=trace.seed, row=[label, "", "seed", trace.seed, trace.seed, ""], flow="grad")
 
 
 def _grads_step(graph, layout, trace, max_values, name_of):
@@ -148,15 +170,16 @@ def _grads_step(graph, layout, trace, max_values, name_of):
     fields, grads = [], []
     for n in leaves:
         g = trace.grad(n.tensor)
-        value = grad_value(g, max_values) if g is not None else None
+        summary = Summary(np.asarray(g), max_values) if g is not None else None
+        value = summary_value(summary) if summary is not None else None
         fields.append(field(f"{name_of(n.tensor)}.grad", value=value, text=None if value else "no gradient",
                             tone="total"))
         if value is not None and layout.item_of(n) is n:
-            grads.append([n.key, value])
+            grads.append([n.key, value, grad_tag(summary)])
     return step("backward", "grads", "Backward is done: these are the gradients backward() stores in .grad",
                 grads=grads, fields=fields,
                 notes=["each leaf's gradient is the sum of every contribution it received"],
-                row=["done", f"{len(leaves)} leaves", "", "", "", "", ""], flow="grad")
+                row=[f"done: {len(leaves)} leaves", "", "", "", "", ""], flow="grad")
 
 
 def backward_steps(graph, layout, trace, classes, max_values, name_of):
@@ -167,7 +190,7 @@ def backward_steps(graph, layout, trace, classes, max_values, name_of):
 
     def flush():
         if group:
-            steps.append(_box_step(group_box, list(group), graph, layout, classes, layout.depth))
+            steps.append(_box_step(group_box, list(group), graph, layout, classes, layout.depth, name_of))
             group.clear()
 
     for row in trace.rows:

@@ -6,7 +6,7 @@ a plain dict the page displays as it is (see `engine.viz.explore.steps`).
 from engine.viz.clusters import Box
 from engine.viz.explore.picture import edge_key
 from engine.viz.explore.steps import field, step
-from engine.viz.explore.values import bubble, describe, short
+from engine.viz.explore.values import bubble, count, describe, short
 from engine.viz.labels import number, shape_text
 
 MAX_LISTED = 12  # leaves or module outputs listed in one panel; the rest are counted
@@ -72,15 +72,16 @@ def _box_step(box, layout, classes, name_of, max_values):
     title = f"{box.scope}" + (f" ({classes[box.scope]})" if classes.get(box.scope) else "")
     fields = [field(f"out {name_of(t)}", value=describe(t.data, max_values), tone="value") for t in outs[:MAX_LISTED]]
     ins = ", ".join(shape_text(t.shape) for t in box.ins[:MAX_LISTED])
-    notes = [f"{box.ops} ops ran inside this module; it is collapsed into one step (a deeper depth= shows them)"]
+    notes = [f"{count(box.ops, 'op')} ran inside this module; it is collapsed into one step (a deeper depth= "
+             f"shows them)"]
     if ins:
         notes.append(f"inputs of shapes {ins}")
     first = outs[0] if outs else None
     value = short(first.data, max_values) if first is not None else ""
-    return step("forward", "box", f"{title}: {box.ops} ops", item=box.key, lights=[box.key],
+    return step("forward", "box", f"{title}: {count(box.ops, 'op')}", item=box.key, lights=[box.key],
                 edges=_feeding_edges([n for n in box.members if not n.is_leaf], layout), fields=fields,
                 notes=notes, bubble=bubble(first.data) if first is not None else "",
-                row=[box.scope, f"{box.ops} ops", value], flow="loss")
+                row=[box.scope, count(box.ops, "op"), value], flow="loss")
 
 
 def forward_steps(graph, layout, classes, name_of, max_values):

@@ -16,6 +16,7 @@ from engine.viz.draw import module_classes
 from engine.viz.explore import picture
 from engine.viz.explore.backward import backward_steps
 from engine.viz.explore.forward import forward_steps
+from engine.viz.explore.names import tensor_names
 from engine.viz.explore.values import describe
 from engine.viz.graph import read_graph
 
@@ -70,15 +71,11 @@ def choose(graph, depth, max_nodes):
 
 
 def namer(graph, trace):
-    """name_of(tensor): the trace's label (a name, or op#k), else the node's name, else data#k."""
+    """name_of(tensor): what the page calls it (see `engine.viz.explore.names`); 'const' outside the graph."""
+    names = tensor_names(graph, trace)
+
     def name_of(t):
-        label = trace.label(t)
-        if label:
-            return label
-        node = graph.node_of(t)
-        if node is None:
-            return "const"
-        return node.name or f"{node.op or 'data'}#{node.key[1:]}"
+        return names.get(id(t)) or trace.label(t) or "const"
     return name_of
 
 

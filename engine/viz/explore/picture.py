@@ -85,7 +85,7 @@ def clean_svg(svg):
     return svg.strip(), (round(width), round(height))
 
 
-PANE = (820, 640)  # CSS pixels the graph usually gets on a laptop screen
+PANE = (700, 640)  # CSS pixels the graph usually gets on a laptop screen
 
 
 def _scale(size):

@@ -47,3 +47,8 @@ def short(a, max_values):
     if a.size and a.dtype.kind in "fiub":
         text += f" mean {number(float(a.astype(np.float64, copy=False).mean()))}"
     return text
+
+
+def count(n, thing):
+    """'1 op', '7 ops': a number of things, in words."""
+    return f"{n} {thing}{'s' * (n != 1)}"

@@ -45,16 +45,15 @@ function explorer(root) {
       s.lights.forEach((key) => { if (!lit.has(key)) lit.set(key, k); });
       if (s.phase === "backward") s.edges.forEach((e) => { if (!done.has(e)) done.set(e, k); });
       if (s.phase === "update" && s.item && !updated.has(s.item)) updated.set(s.item, k);
-      s.grads.forEach(([key, value]) => {
+      s.grads.forEach(([key, value, tag]) => {
         if (!grads.has(key)) grads.set(key, []);
-        grads.get(key).push([k, value]);
+        grads.get(key).push([k, value, tag]);
       });
       if (s.flow && !flowStart.has(s.flow)) flowStart.set(s.flow, k);
     }
     return Object.assign({}, p, {lit: lit, done: done, grads: grads, updated: updated, flowStart: flowStart});
   });
 
-  const widest = Math.max(...Object.values(data.columns).map((cols) => cols.length));
   let k = 0, playing = false, timer = null, speed = 2, selected = null, zoom = null, tablePass = -1;
 
   // ---- showing arrays described by Python: {shape, lines} or {shape, stats}
@@ -152,35 +151,42 @@ function explorer(root) {
     }
   }
 
-  // ---- the table of the current pass: forward, backward (the trace), update
+  // ---- the table of the current pass: one table per phase (forward, converged?, backward: the trace, update)
   function buildTable(passIndex) {
     const P = passes[passIndex];
-    const table = q(".sgx-table");
-    table.replaceChildren();
+    tableWrap.replaceChildren();
     let phase = null, body = null;
     for (let j = P.first; j < P.first + P.count; j++) {
       const s = steps[j];
       if (s.phase !== phase) {
         phase = s.phase;
-        body = el("tbody", "sgx-section sgx-section-" + phase);
+        const table = el("table", "sgx-table sgx-table-" + phase);
         const cols = data.columns[phase] || [];
-        const head = el("tr", "sgx-section-head");
+        const widths = el("colgroup");
+        for (let c = 0; c <= cols.length; c++) widths.appendChild(el("col"));
+        table.appendChild(widths);
+        const head = el("thead");
+        const title = el("tr", "sgx-section-head");
         const th = el("th", null, PHASE_NAMES[phase]);
-        th.colSpan = widest + 1;
-        head.appendChild(th);
-        body.appendChild(head);
+        th.colSpan = cols.length + 1;
+        title.appendChild(th);
+        head.appendChild(title);
         const names = el("tr", "sgx-colnames");
         names.appendChild(el("th", null, "step"));
         cols.forEach((c) => names.appendChild(el("th", null, c)));
-        body.appendChild(names);
+        head.appendChild(names);
+        table.appendChild(head);
+        body = el("tbody");
         table.appendChild(body);
+        tableWrap.appendChild(table);
       }
       const tr = el("tr", "sgx-row");
       tr.dataset.step = String(j);
       tr.appendChild(el("td", "sgx-num", String(j + 1)));
       s.row.forEach((cell) => {
-        const td = el("td", null, cell);
-        if (cell.length > 18) td.title = cell;
+        const td = el("td");
+        td.appendChild(el("div", "sgx-cell", cell));
+        if (cell.length > 12) td.title = cell;
         tr.appendChild(td);
       });
       tr.addEventListener("click", () => { stop(); go(j); focusRoot(); });
@@ -196,7 +202,9 @@ function explorer(root) {
     const row = q(`.sgx-row[data-step="${k}"]`);
     if (!row) return;
     row.classList.add("sgx-current-row");
-    const top = row.offsetTop, bottom = top + row.offsetHeight;
+    // where the row is inside the scrolling box (rows sit in one table per phase)
+    const top = row.getBoundingClientRect().top - tableWrap.getBoundingClientRect().top + tableWrap.scrollTop;
+    const bottom = top + row.offsetHeight;
     if (top < tableWrap.scrollTop + 40 || bottom > tableWrap.scrollTop + tableWrap.clientHeight) {
       tableWrap.scrollTop = Math.max(0, top - tableWrap.clientHeight / 3);
     }
@@ -211,11 +219,14 @@ function explorer(root) {
     const current = new Set(s.edges);
     pic.nodes.forEach((g, key) => {
       const litAt = P.lit.has(key) ? P.lit.get(key) : P.first;
-      const history = P.grads.get(key);
+      const history = P.grads.get(key) || [];
       const updatedAt = P.updated.get(key);
+      let holds = null;
+      history.forEach(([at, , tag]) => { if (at <= k) holds = tag; });
+      showTag(g, holds);
       g.classList.toggle("sgx-dim", litAt > k);
       g.classList.toggle("sgx-current", key === s.item);
-      g.classList.toggle("sgx-hasgrad", !!history && history[0][0] <= k && s.phase !== "forward");
+      g.classList.toggle("sgx-hasgrad", holds !== null);
       g.classList.toggle("sgx-updated", updatedAt !== undefined && updatedAt <= k);
       g.classList.toggle("sgx-selected", key === selected);
     });
@@ -229,6 +240,36 @@ function explorer(root) {
       e.g.classList.toggle("sgx-feed", active && s.phase === "forward");
     });
     placeBubble(s, pic);
+  }
+
+  // ---- the gradient a node holds, as a tag just above its top right corner (text written by Python)
+  const SVGNS = "http://www.w3.org/2000/svg";
+
+  function showTag(g, text) {
+    let tag = g.querySelector(":scope > .sgx-gradtag");
+    if (!text) { if (tag) tag.style.display = "none"; return; }
+    if (!tag) {
+      const box = (g.querySelector("polygon, ellipse, path") || g).getBBox();  // the node's outline, not its text
+      if (!(box.width > 0)) return;  // not laid out (a hidden picture): tagged when shown
+      tag = document.createElementNS(SVGNS, "g");
+      tag.setAttribute("class", "sgx-gradtag");
+      tag.appendChild(document.createElementNS(SVGNS, "rect"));
+      tag.appendChild(document.createElementNS(SVGNS, "text"));
+      tag.dataset.x = String(box.x + box.width);
+      tag.dataset.y = String(box.y);
+      g.appendChild(tag);
+    }
+    tag.style.display = "";
+    if (tag.dataset.text === text) return;
+    tag.dataset.text = text;
+    const label = tag.lastChild, frame = tag.firstChild;
+    label.textContent = text;
+    const w = label.getComputedTextLength() + 10, h = 14;
+    const x = Number(tag.dataset.x) - w, y = Number(tag.dataset.y) - h - 1.5;  // just above, flush right
+    frame.setAttribute("x", x); frame.setAttribute("y", y);
+    frame.setAttribute("width", w); frame.setAttribute("height", h);
+    frame.setAttribute("rx", 7);
+    label.setAttribute("x", x + 5); label.setAttribute("y", y + h - 3.8);
   }
 
   function within(rect) {
