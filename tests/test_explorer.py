@@ -164,7 +164,7 @@ def test_the_local_derivative_is_written_in_the_users_names():
     assert formulas["error*error (mul) → error"] == "d(error*error)/d error = error"
     assert formulas["theta1*x (mul) → theta1"] == "d(theta1*x)/d theta1 = x"
     assert formulas["J (mul) → sum(error*error)"] == "d(sum(error*error)*0.2)/d sum(error*error) = 0.2"  # a constant
-    assert formulas["prediction (add) → theta1*x"] == "d(theta0 + (theta1*x))/d (theta1*x) = 1"   # as its value
+    assert formulas["prediction (add) → theta1*x"] == "d(theta0 + theta1*x)/d (theta1*x) = 1"   # as its value
 
 
 @pytest.mark.parametrize("name, names", [

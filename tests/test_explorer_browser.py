@@ -5,7 +5,7 @@ import pytest
 from engine.trace import Summary, trace_backward
 from engine.viz import explore
 from engine.viz.explore.backward import grad_tag, grad_value, summary_value
-from engine.viz.explore.names import operand, tidy
+from engine.viz.explore.names import derivative_text, operand
 from engine.viz.explore.passes import namer
 from engine.viz.explore.values import describe
 from engine.viz.graph import read_graph
@@ -65,8 +65,8 @@ def test_clicking_through_a_small_graph_shows_the_engines_gradients_at_every_ste
             assert shown["contribution = g × local"] == _shown(summary_value(row.contribution))
             assert shown[f"total at {name(row.input_tensor)}"] == _shown(summary_value(row.total))
             node = row.output_tensor._ctx                           # the op's own text, in the user's names
-            names = [operand(name(p)) for p in node.parents]
-            assert shown["local derivative"] == tidy(node.op.derivative(node, row.index, names), names)
+            names = [name(p) for p in node.parents]
+            assert shown["local derivative"] == derivative_text(node, row.index, names)
             tags[graph.node_of(row.input_tensor).key] = grad_tag(row.total)
         assert page.tags() == tags, k                   # every node, intermediate ones too, shows its gradient so far
         if k < len(ex.steps) - 1:

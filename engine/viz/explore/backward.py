@@ -14,7 +14,7 @@ from engine.grad_mode import no_grad
 from engine.tensor import Tensor
 from engine.trace import Summary
 from engine.viz.clusters import Box
-from engine.viz.explore.names import operand, tidy
+from engine.viz.explore.names import derivative_text, operand
 from engine.viz.explore.picture import edge_key
 from engine.viz.explore.steps import field, step
 from engine.viz.explore.values import BUBBLE_VALUES, count, describe
@@ -86,12 +86,11 @@ def _sentences(row, count, parent):
 
 def local_formula(row, name_of):
     """The op's own text of the local derivative, written with the names of this node's inputs
-    (constants as their value): 'd(error*error)/derror = error'."""
+    (constants as their value): 'd(error*error)/d error = error'."""
     node = row.output_tensor._ctx
-    names = [operand(name_of(p)) if p.requires_grad or p.name or p.data.size != 1 else number(p.data.item())
+    names = [name_of(p) if p.requires_grad or p.name or p.data.size != 1 else number(p.data.item())
              for p in node.parents]
-    names += node.op.inputs[len(names):]  # an input left out (Linear without bias) keeps the op's own name
-    return tidy(node.op.derivative(node, row.index, names), names)
+    return derivative_text(node, row.index, names)
 
 
 def _edge_step(row, count, graph, layout, root_label, max_values, name_of):

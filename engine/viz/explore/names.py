@@ -41,13 +41,17 @@ def _module_inputs(scope, graph):
     return seen
 
 
-def operand(name):
-    """A name as an operand of a longer expression: parenthesised when it is an expression itself
-    (an operator outside any parentheses: 'a + f(b)' yes, 'tanh(a + b)' and 'hidden.weight' no)."""
+def operand(name, op=None, index=0):
+    """A name as operand `index` of `op`: parenthesised when it is an expression itself (an operator
+    outside any parentheses: 'a*(b + c)', 'tanh(a + b)' and 'hidden.weight' need none). In a sum
+    nothing needs them, in a difference only a sum or difference on the right: 'x1*w1 + x2*w2 + b',
+    'a - (b + c)'."""
+    if op == "add" or (op == "sub" and index == 0):
+        return name
     depth = 0
-    for c in name:
+    for i, c in enumerate(name):
         depth += (c == "(") - (c == ")")
-        if depth == 0 and c in _OPERATORS:
+        if depth == 0 and c in _OPERATORS and (op != "sub" or name[i:i + 3] in (" + ", " - ")):
             return f"({name})"
     return name
 
@@ -60,10 +64,22 @@ def tidy(text, operands):
     return text
 
 
-def _expression(node, operands):
-    """What the op wrote, in `operands`: the part its derivative text differentiates, else op(args)."""
-    ctx = node.tensor._ctx
-    text = ctx.op.derivative(ctx, 0, operands + list(ctx.op.inputs[len(operands):]))
+def derivative_text(ctx, index, names):
+    """The op's own text of d(output)/d(input `index`), its inputs called `names`: 'd(x1*w1 + b)/d (x1*w1) = 1'.
+
+    Each name is an operand of the op (parenthesised where the expression needs it), and the
+    input differentiated by is parenthesised whenever it is an expression."""
+    op = ctx.op
+    operands = [operand(n, op.name, i) for i, n in enumerate(names)]
+    text = op.derivative(ctx, index, operands + list(op.inputs[len(operands):]))
+    if index < len(names) and operand(names[index]) != operands[index]:
+        text = text.replace(f"/d {operands[index]}", f"/d {operand(names[index])}")
+    return tidy(text, operands)
+
+
+def _expression(node, names):
+    """What the op wrote, its inputs called `names`: the part its derivative text differentiates, else op(args)."""
+    text = derivative_text(node.tensor._ctx, 0, names)
     head, _, _ = text.partition(" = ")
     made, sep, _ = head.rpartition("/d ")
     if sep and made.startswith("d(") and made.endswith(")"):
@@ -71,8 +87,8 @@ def _expression(node, operands):
     elif sep and made.startswith("d "):
         made = made[2:]
     else:
-        made = f"{node.op}({', '.join(operands)})"
-    return tidy(made, operands)
+        made = f"{node.op}({', '.join(names)})"
+    return made
 
 
 def tensor_names(graph, trace):
@@ -93,7 +109,7 @@ def tensor_names(graph, trace):
                 short = args and "#" not in args and len(scope) + len(args) + 2 <= MAX_NAME
                 name = f"{scope}({args})" if short else f"{scope}(…)"
             else:
-                name = _expression(node, [operand(o) for o in operands])
+                name = _expression(node, operands)
                 if len(name) > MAX_NAME:
                     name = label
             if name in taken:
