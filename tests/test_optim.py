@@ -200,8 +200,10 @@ def test_trajectory_matches_torch(variant):
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if not optim.needs_closure(optimizer_class(v[0]))],
                          ids=variant_id)
 def test_explain_step_takes_the_same_step_and_states_it(variant):
-    """explain_step() steps exactly as step() and states the rule; its last quantity is the step taken."""
+    """explain_step() steps exactly as step(); an optimizer that describes its rule (`_explain`, as every
+    built-in first-order one does) states it, and its last quantity is the step taken."""
     case, i = variant
+    describes = optimizer_class(case)._explain is not optim.Optimizer._explain
     plain, explained = make_params(), make_params()
     stepped = optim.create(case.name, plain, **case.variants[i])
     explaining = optim.create(case.name, explained, **case.variants[i])
@@ -216,11 +218,19 @@ def test_explain_step_takes_the_same_step_and_states_it(variant):
         assert [e.param for e in explanations] == explained
         for e, p, q, b in zip(explanations, plain, explained, before):
             assert np.array_equal(p.data, q.data)
+            if not describes:
+                assert e.rule is None and e.quantities == []
+                continue
             assert isinstance(e.rule, str) and "θ ←" in e.rule, e.rule
             label, step = e.quantities[-1]
             assert label.endswith("the step"), label
             decay = dict(e.quantities).get("α·λ·θ, the decay", 0.0)
             np.testing.assert_allclose(b - q.data, np.asarray(step) + decay, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+def test_the_first_order_optimizers_describe_their_rule(name):
+    assert optim.OPTIMIZERS[name]._explain is not optim.Optimizer._explain   # the explorer shows it
 
 
 class Halving(optim.Optimizer):
