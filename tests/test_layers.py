@@ -8,6 +8,7 @@ cannot drift apart. The one import that goes up is the statement marked
 """
 import ast
 import json
+import os
 import random
 import re
 import shutil
@@ -189,8 +190,10 @@ def import_results(tmp_path_factory):
         shutil.copytree(ENGINE, root / "engine", ignore=shutil.ignore_patterns("__pycache__"))
         (root / "engine" / "__init__.py").write_text(text, encoding="utf-8")
         roots[name] = str(root)
+    # numpy kernels: a compiled backend would compile its loops anew for each copy's path (numba's cache is per file)
+    env = {**os.environ, "STEPGRAD_BACKEND": "numpy"}
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(roots)], capture_output=True, text=True,
-                          cwd=base, timeout=300)
+                          cwd=base, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

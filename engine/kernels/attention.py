@@ -20,24 +20,38 @@ def causal_mask(t, dtype):
     return _masks[key]
 
 
-def attention(q, k, v, is_causal, scale, dropout_mask):
+def scaled_softmax(a, scale, is_causal):
+    """a (b, H, T, S) <- softmax(a * scale [+ causal mask]) over its last axis, in place; values below 1e-30 set to 0."""
+    a *= scale
+    if is_causal:
+        a += causal_mask(a.shape[-1], a.dtype)[-a.shape[-2]:]
+    a -= a.max(axis=-1, keepdims=True, initial=-np.inf)
+    np.exp(a, out=a)
+    a /= np.einsum("...j->...", a)[..., None]
+    flush_tiny(a)
+
+
+def scaled_softmax_backward(d, a, scale):
+    """d <- a * (d - rowsum(a * d)) * scale, in place: d loss / d scores from d loss / d softmax."""
+    d -= np.einsum("...ij,...ij->...i", d, a)[..., None]
+    d *= a
+    d *= scale
+
+
+def attention(q, k, v, is_causal, scale, dropout_mask, softmax=scaled_softmax):
     """(y, att) for q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv): att = softmax(q @ kᵀ * scale [+ causal
-    mask, aligned to the last query]) (B, H, T, S), y = (att [* dropout_mask]) @ v (B, H, T, Dv)."""
+    mask, aligned to the last query]) (B, H, T, S), y = (att [* dropout_mask]) @ v (B, H, T, Dv).
+
+    `softmax` is the step that turns scores into `att` in place (`scaled_softmax`'s signature).
+    """
     B, H, T, D = q.shape
     att = np.empty((B, H, T, k.shape[-2]), dtype=np.result_type(q, k))  # (B, H, T, S)
     y = np.empty((B, H, T, v.shape[-1]), dtype=np.result_type(att, v))  # (B, H, T, Dv)
-    mask = causal_mask(att.shape[-1], att.dtype)[-T:] if is_causal else None
 
     def rows(s, e):                                                   # one block of the batch, start to end
         a = att[s:e]
         np.matmul(q[s:e], k[s:e].swapaxes(-1, -2), out=a)
-        a *= scale
-        if mask is not None:
-            a += mask
-        a -= a.max(axis=-1, keepdims=True, initial=-np.inf)
-        np.exp(a, out=a)
-        a /= np.einsum("...j->...", a)[..., None]
-        flush_tiny(a)
+        softmax(a, scale, is_causal)
         if dropout_mask is not None:
             a = a * dropout_mask[s:e]
         np.matmul(a, v[s:e], out=y[s:e])
@@ -46,7 +60,7 @@ def attention(q, k, v, is_causal, scale, dropout_mask):
     return y, att
 
 
-def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=None):
+def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=None, softmax_backward=scaled_softmax_backward):
     """Gradients for upstream g (B, H, T, Dv) given the `att` that `attention` returned.
 
     With P = att, dP = g @ vᵀ [* dropout_mask], dS = P * (dP - rowsum(P * dP)) * scale:
@@ -54,6 +68,7 @@ def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=None):
     given `packed`, the (3, B, H, T, D) array that q, k, v are slices of, one array
     holding the three in packed's memory layout (in nanoGPT qkv is a transposed view,
     and so is its gradient: reshaped back to (B, T, 3C) it needs no copy).
+    `softmax_backward` is the step from dP to dS, in place (`scaled_softmax_backward`'s signature).
     """
     if packed is not None:
         dqkv = np.empty_like(packed)                                  # (3, B, H, T, D), laid out as packed
@@ -68,9 +83,7 @@ def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=None):
         d = g[s:e] @ v[s:e].swapaxes(-1, -2)                          # (b, H, T, S): d loss / d att
         if dropout_mask is not None:
             d *= dropout_mask[s:e]
-        d -= np.einsum("...ij,...ij->...i", d, a)[..., None]
-        d *= a
-        d *= scale                                                    # d loss / d scores
+        softmax_backward(d, a, scale)                                 # d loss / d scores
         np.matmul(d, k[s:e], out=dq[s:e])                             # (b, H, T, D)
         np.matmul(d.swapaxes(-1, -2), q[s:e], out=dk[s:e])            # (b, H, S, D)
 

@@ -102,8 +102,10 @@ def gelu(x, with_slope):
     return y.reshape(x.shape), None if slope is None else slope.reshape(x.shape)
 
 
-def gelu_backward(g, slope):
-    """g * slope, the gradient through GELU given the slope `gelu` kept."""
+def gelu_backward(g, x, slope):
+    """g * slope, the gradient through GELU, given the slope `gelu` kept (computed from x if it kept None)."""
+    if slope is None:
+        slope = gelu(x, with_slope=True)[1]
     gf, sf = g.reshape(-1), slope.reshape(-1)
     d = np.empty_like(gf)
 

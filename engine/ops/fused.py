@@ -97,7 +97,7 @@ class Gelu(FusedOp):
             ctx.saved = th
             return x * (th + 1.0) * 0.5
         y, slope = kernels.gelu(x, with_slope=state.grad_enabled and ctx.parents[0].requires_grad)
-        ctx.saved = slope                                                # dy/dx, so that backward is one multiply
+        ctx.saved = slope                                                # dy/dx, if the kernel kept it (else None)
         return y
 
     def backward_arrays(ctx, g):
@@ -106,7 +106,7 @@ class Gelu(FusedOp):
             th = ctx.saved
             inner = (x * x * (3 * 0.044715) + 1.0) * _SQRT_2_OVER_PI
             return [g * ((th + 1.0) * 0.5 + x * (1.0 - th * th) * inner * 0.5)]
-        return [kernels.gelu_backward(g, ctx.saved)]                     # g · dy/dx
+        return [kernels.gelu_backward(g, ctx.parents[0].data, ctx.saved)]  # g · dy/dx
 
     def composite(x, approximate):
         if approximate == "tanh":

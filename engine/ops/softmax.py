@@ -93,12 +93,9 @@ class CrossEntropy(Op):
         if bad.any():
             raise ValueError(f"cross_entropy: target {t[bad][0]} is out of range for {n_class} classes")
         t = np.where(valid, t, 0)
-        s, _ = _shifted(x2, 1)
-        e = np.exp(s)
-        total = e.sum(axis=1, keepdims=True)                          # (N, 1)
-        rows = np.arange(len(t))
-        losses = (np.log(total[:, 0]) - s[rows, t]) * valid           # (N,)
-        ctx.saved = (kernels.flush_tiny(e / total), t, valid)         # softmax, kept for backward
+        losses, probs = kernels.cross_entropy(x2, t)                  # (N,) logsumexp - logit of target, (N, C)
+        losses = losses * valid
+        ctx.saved = (probs, t, valid)                                 # softmax, kept for backward
         if reduction == "none":
             return losses.reshape(targets.shape)
         if reduction == "sum":
@@ -109,12 +106,6 @@ class CrossEntropy(Op):
         x = ctx.parents[0]
         probs, t, valid = ctx.saved
         n_class = x.shape[-1]
-        if state.grad_enabled:  # recording the backward pass: softmax must stay in the graph
-            p = Softmax.apply(x.reshape(-1, n_class), axis=-1)
-        else:
-            p = Tensor._wrap(probs)
-        onehot = np.zeros(probs.shape, dtype=probs.dtype)
-        onehot[np.arange(len(t)), t] = 1.0
         weight = valid.astype(probs.dtype)[:, None]                   # (N, 1)
         reduction = ctx.attrs["reduction"]
         if reduction == "none":
@@ -123,4 +114,9 @@ class CrossEntropy(Op):
             w = g * Tensor._wrap(weight)
         else:
             w = g * Tensor._wrap(weight / max(int(valid.sum()), 1))
+        if not state.grad_enabled:                                    # (softmax - onehot) * w, as arrays
+            return Tensor._wrap(kernels.cross_entropy_backward(probs, t, w.data).reshape(x.shape))
+        p = Softmax.apply(x.reshape(-1, n_class), axis=-1)            # recording the backward: softmax stays in the graph
+        onehot = np.zeros(probs.shape, dtype=probs.dtype)
+        onehot[np.arange(len(t)), t] = 1.0
         return ((p - Tensor._wrap(onehot)) * w).reshape(x.shape)
