@@ -1,29 +1,34 @@
-"""The five figures, each measured for the engine and (if present) PyTorch, as table rows.
+"""The figures, each measured for the engine and (if present) PyTorch, as table rows.
 
 Each case takes the run's `Context`, times or measures both frameworks (timings
 interleaved, see `bench.timing`) and appends `Row`s to `ctx.rows`; facts for the
 report's other sections (the equivalence check, the profile, memory details) go to
-`ctx.notes`.
+`ctx.notes`. The timed engine figures are measured on both kernel backends in the
+same interleaved run: "engine" on numpy, "fast" on the compiled backend (when
+installed; see `bench.backends`).
 """
 import statistics
 from dataclasses import dataclass, field
 
-from bench import flops, gpt_case, memory, micro, op_breakdown
+from bench import backends, flops, gpt_case, memory, micro, op_breakdown
 from bench.hotspots import profile_steps
 from bench.timing import interleave
+from engine import kernels
 
 
 @dataclass
 class Row:
-    """One line of the results table: a figure for the engine and for torch (None: not measured).
+    """One line of the results table: a figure for the engine on numpy, for torch, and for the engine on
+    the compiled backend (`fast`) (None: not measured).
 
-    `spread` maps "engine"/"torch" to (min, max) over the repeats, for timings.
+    `spread` maps "engine"/"fast"/"torch" to (min, max) over the repeats, for timings.
     """
     figure: str
     unit: str
     engine: float
     torch: float = None
     spread: dict = field(default_factory=dict)
+    fast: float = None
 
 
 @dataclass
@@ -44,19 +49,37 @@ def _interleave(ctx, contenders, number):
 
 
 def _timed_row(figure, unit, scale, timings):
-    """A Row from {"engine": Timing, "torch": Timing}: medians and spreads times `scale`."""
-    torch_t = timings.get("torch")
+    """A Row from {"engine": Timing, "fast": Timing, "torch": Timing}: medians and spreads times `scale`."""
+    torch_t, fast_t = timings.get("torch"), timings.get("fast")
     return Row(figure, unit, timings["engine"].median * scale, torch_t.median * scale if torch_t else None,
-               {name: tuple(v * scale for v in t.spread) for name, t in timings.items()})
+               {name: tuple(v * scale for v in t.spread) for name, t in timings.items()},
+               fast_t.median * scale if fast_t else None)
+
+
+def _engine_contenders(make):
+    """{"engine": make() on numpy, "fast": another make() on the compiled backend, if installed}."""
+    contenders = {"engine": backends.on_backend("numpy", make())}
+    if backends.fast_available():
+        contenders["fast"] = backends.on_backend(backends.FAST, make())
+    return contenders
 
 
 def gpt(ctx):
     """The GPT training step: total and per phase (ms), the equivalence check, the profiles."""
     s, plan, torch = ctx.sizes, ctx.plan, ctx.torch
-    model, opt = gpt_case.build_engine(s, s.vocab_size)
-    contenders = {"engine": gpt_case.engine_step(model, opt, ctx.batches, s.grad_clip)}
+    steps = []
+
+    def make():
+        model, opt = gpt_case.build_engine(s, s.vocab_size)            # the same seeded weights for each backend
+        steps.append(gpt_case.engine_step(model, opt, ctx.batches, s.grad_clip))
+        return steps[-1]
+    contenders = _engine_contenders(make)
+    model = steps[0].model
     if torch is not None:
-        ctx.notes["equivalence"] = gpt_case.check_equivalence(torch, s, ctx.batches, s.vocab_size)
+        for name in contenders:                                       # "engine" on numpy, "fast" compiled
+            kernels.set_backend("numpy" if name == "engine" else backends.FAST)
+            key = "equivalence" if name == "engine" else "equivalence_fast"
+            ctx.notes[key] = gpt_case.check_equivalence(torch, s, ctx.batches, s.vocab_size)
         tmodel, topt = gpt_case.build_torch(torch, s, s.vocab_size, init_from=model)
         contenders["torch"] = gpt_case.torch_step(torch, tmodel, topt, ctx.batches, s.grad_clip)
     timings = _interleave(ctx, contenders, plan.gpt_number)
@@ -64,15 +87,20 @@ def gpt(ctx):
     ctx.rows.append(_timed_row(
         f"GPT train step (B={s.batch_size}, T={s.block_size}, n_layer={s.n_layer}, n_head={s.n_head}, "
         f"n_embd={s.n_embd})", "ms", 1e3, timings))
+    timed = {"engine": steps[0], "fast": steps[1] if len(steps) > 1 else None, "torch": contenders.get("torch")}
+    timed = {name: step for name, step in timed.items() if step is not None}
     for phase in gpt_case.PHASES:
-        medians = {name: statistics.median(step.phases[phase][plan.warmup:]) * 1e3
-                   for name, step in contenders.items()}
-        ctx.rows.append(Row(f"  {phase}", "ms", medians["engine"], medians.get("torch")))
+        medians = {name: statistics.median(step.phases[phase][plan.warmup:]) * 1e3 for name, step in timed.items()}
+        ctx.rows.append(Row(f"  {phase}", "ms", medians["engine"], medians.get("torch"), fast=medians.get("fast")))
     if torch is not None:
         ctx.notes["final_losses"] = gpt_case.final_losses(model, tmodel, torch, ctx.batches[0])
-        ctx.notes["steps_each"] = contenders["engine"].calls
-    ctx.notes["profile"] = profile_steps(contenders["engine"], plan.profile_steps)
-    breakdown = {"engine": op_breakdown.engine_breakdown(contenders["engine"], plan.profile_steps)}
+        ctx.notes["steps_each"] = steps[0].calls
+    kernels.set_backend("numpy")                                      # the profile: numpy's kernels
+    ctx.notes["profile"] = profile_steps(steps[0], plan.profile_steps)
+    breakdown = {"engine": op_breakdown.engine_breakdown(steps[0], plan.profile_steps)}
+    if "fast" in contenders:
+        kernels.set_backend(backends.FAST)
+        breakdown["fast"] = op_breakdown.engine_breakdown(steps[1], plan.profile_steps)
     if torch is not None:
         breakdown["torch"] = op_breakdown.torch_breakdown(torch, contenders["torch"], plan.profile_steps)
     ctx.notes["op_breakdown"] = breakdown
@@ -81,7 +109,7 @@ def gpt(ctx):
 def tiny(ctx):
     """The chain of tiny ops, forward and backward: µs per op."""
     s = ctx.sizes
-    contenders = {"engine": micro.engine_chain(s)}
+    contenders = _engine_contenders(lambda: micro.engine_chain(s))
     if ctx.torch is not None:
         contenders["torch"] = micro.torch_chain(ctx.torch, s)
     timings = _interleave(ctx, contenders, ctx.plan.tiny_number)
@@ -93,8 +121,14 @@ def tiny(ctx):
 def mlp(ctx):
     """The small MLP's Adam step: µs per step."""
     s = ctx.sizes
-    run, model = micro.engine_mlp(s)
-    contenders = {"engine": run}
+    models = []
+
+    def make():
+        run, model = micro.engine_mlp(s)
+        models.append(model)
+        return run
+    contenders = _engine_contenders(make)
+    model = models[0]
     if ctx.torch is not None:
         contenders["torch"] = micro.torch_mlp(ctx.torch, s, model)
     timings = _interleave(ctx, contenders, ctx.plan.mlp_number)
@@ -130,13 +164,21 @@ def flops_case(ctx):
     peak = {name: flops.gemm_flops(n) / t.best / 1e9 for name, t in timings.items()}  # a peak: the fastest block
     step_flops = flops.gpt_step_flops(ctx.sizes, ctx.sizes.vocab_size)
     achieved = {name: step_flops / sec / 1e9 for name, sec in ctx.notes["gpt_step_seconds"].items()}
-    share = {name: 100 * achieved[name] / peak[name] for name in peak}
+    peak["fast"] = peak["engine"]                                     # the same numpy BLAS does the matmuls
+    share = {name: 100 * achieved[name] / peak[name] for name in achieved}
     ctx.notes["step_gflop"] = step_flops / 1e9
     ctx.rows.append(Row(f"sgemm {n}x{n} @ {n}x{n} float32 (numpy's BLAS vs torch's)", "GFLOP/s",
                         peak["engine"], peak.get("torch")))
     ctx.rows.append(Row(f"GPT step, {step_flops / 1e9:.3g} GFLOP of matmuls", "GFLOP/s",
-                        achieved["engine"], achieved.get("torch")))
-    ctx.rows.append(Row("  share of its own sgemm peak", "%", share["engine"], share.get("torch")))
+                        achieved["engine"], achieved.get("torch"), fast=achieved.get("fast")))
+    ctx.rows.append(Row("  share of its own sgemm peak", "%", share["engine"], share.get("torch"),
+                        fast=share.get("fast")))
 
 
-CASES = {"gpt": gpt, "tiny": tiny, "mlp": mlp, "memory": memory_case, "flops": flops_case}
+def backends_case(ctx):
+    """The candidate backends on one GELU, and the compiled backend's first-call cost (report notes only)."""
+    ctx.notes["backends"] = (backends.candidates(ctx.torch, ctx.plan.repeats), backends.first_call_cost())
+
+
+CASES = {"gpt": gpt, "tiny": tiny, "mlp": mlp, "memory": memory_case, "flops": flops_case,
+         "backends": backends_case}

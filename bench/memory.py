@@ -106,7 +106,8 @@ def measure(framework, sizes, threads):
     cmd = [sys.executable, "-m", "bench.memory", framework, "--threads", str(threads),
            "--sizes", json.dumps(dataclasses.asdict(sizes))]
     root = str(Path(__file__).resolve().parents[1])  # so `bench` imports from any working directory
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+           "STEPGRAD_BACKEND": "numpy"}                               # the "engine" column: numpy's kernels
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"memory measurement of {framework} failed:\n{done.stderr.strip()}")

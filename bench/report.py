@@ -1,9 +1,11 @@
 """The benchmark's results as text: the table for the console, and `docs/benchmarks.md`."""
 from bench import flops, gpt_case
-from bench.op_breakdown import PHASES
+from bench.op_breakdown import OTHER, PHASES
 
-RATIO_NOTE = ("engine/torch above 1: the engine takes that many times longer (or more memory); "
-              "for GFLOP/s and % rows, below 1: the engine reaches that fraction of torch's rate.")
+RATIO_NOTE = ("engine is the engine on its numpy kernels, numba the same engine on the compiled backend "
+              "(`pip install 'stepgrad[fast]'`; — when not installed), both in the same interleaved run. "
+              "x/torch above 1: that many times longer than torch (or more memory); for GFLOP/s and % rows, "
+              "below 1: that fraction of torch's rate.")
 
 
 def fmt(value):
@@ -19,44 +21,51 @@ def fmt(value):
     return f"{value:.2f}"
 
 
-def ratio(row):
-    """engine / torch for a row, formatted ('—' without torch)."""
-    if row.torch is None or row.torch == 0:
+def ratio(value, torch):
+    """value / torch, formatted ('—' without either)."""
+    if value is None or torch is None or torch == 0:
         return "—"
-    return f"{row.engine / row.torch:.2f}"
+    return f"{value / torch:.2f}"
+
+
+def _cells(r):
+    return (fmt(r.engine), fmt(r.fast), fmt(r.torch), ratio(r.engine, r.torch), ratio(r.fast, r.torch))
+
+
+HEADER = ("figure", "unit", "engine", "numba", "torch", "engine/torch", "numba/torch")
 
 
 def results_table(rows):
-    """The results as a markdown table: figure, unit, engine, torch, engine/torch."""
-    lines = ["| figure | unit | engine | torch | engine/torch |", "|---|---|---:|---:|---:|"]
+    """The results as a markdown table: figure, unit, engine (numpy), numba, torch and the two ratios."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         figure = r.figure.replace("  ", "&nbsp;&nbsp;", 1) if r.figure.startswith("  ") else r.figure
-        lines.append(f"| {figure} | {r.unit} | {fmt(r.engine)} | {fmt(r.torch)} | {ratio(r)} |")
+        lines.append(f"| {figure} | {r.unit} | " + " | ".join(_cells(r)) + " |")
     return "\n".join(lines)
 
 
 def console_table(rows):
     """The results as aligned plain text for the terminal."""
-    header = ("figure", "unit", "engine", "torch", "engine/torch")
-    body = [(r.figure, r.unit, fmt(r.engine), fmt(r.torch), ratio(r)) for r in rows]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(5)]
+    body = [(r.figure, r.unit, *_cells(r)) for r in rows]
+    widths = [max(len(line[i]) for line in [HEADER, *body]) for i in range(len(HEADER))]
     out = []
-    for line in [header, *body]:
+    for line in [HEADER, *body]:
         out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
     return "\n".join(out)
 
 
 def spread_table(rows):
     """Min, median and max over the repeats of every timed figure."""
-    lines = ["| figure | unit | engine min / median / max | torch min / median / max |", "|---|---|---|---|"]
+    lines = ["| figure | unit | engine min / median / max | numba min / median / max | torch min / median / max |",
+             "|---|---|---|---|---|"]
     for r in rows:
         if not r.spread:
             continue
         cells = []
-        for name, median in (("engine", r.engine), ("torch", r.torch)):
+        for name, median in (("engine", r.engine), ("fast", r.fast), ("torch", r.torch)):
             lo_hi = r.spread.get(name)
             cells.append(f"{fmt(lo_hi[0])} / {fmt(median)} / {fmt(lo_hi[1])}" if lo_hi else "—")
-        lines.append(f"| {r.figure.strip()} | {r.unit} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {r.figure.strip()} | {r.unit} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -84,6 +93,13 @@ def equivalence_section(notes):
                      f"batch: engine {ours:.5f}, torch {theirs:.5f}")
     lines += ["", "Verdict: " + ("same computation (loss to 1e-5, gradients to 1e-4, update to 0.1 lr)."
                                  if same else "**MISMATCH** — the timings compare different computations.")]
+    fast = notes.get("equivalence_fast")
+    if fast is not None:
+        same_fast = (fast["loss_rel_diff"] < 1e-5 and fast["grad_rel_err"] < 1e-4 and fast["param_diff_in_lr"] < 0.1)
+        lines += ["", f"The same check on the compiled backend (numba): loss {fast['loss_engine']:.7f} (relative "
+                  f"difference {fast['loss_rel_diff']:.1e}), worst gradient error {fast['grad_rel_err']:.1e} "
+                  f"(`{fast['grad_worst_param']}`), update difference {fast['param_diff_in_lr']:.3f} x lr: "
+                  + ("same computation." if same_fast else "**MISMATCH**.")]
     return "\n".join(lines) + "\n"
 
 
@@ -102,35 +118,55 @@ def profile_section(notes):
 
 
 def breakdown_section(notes):
-    """Forward and backward ms per kind of op, engine beside torch, and the gap per kind."""
+    """Forward and backward ms per kind of op: engine on numpy, on numba, and torch, and the gaps per kind."""
     found = notes.get("op_breakdown")
     if not found:
         return ""
-    ours, theirs = found["engine"], found.get("torch")
+    ours, fast, theirs = found["engine"], found.get("fast"), found.get("torch")
 
     def per_phase(times, kind):
         return [times[p][kind] for p in PHASES] if times else [None, None]
 
-    rows = [(kind, per_phase(ours, kind), per_phase(theirs, kind)) for kind in ours["forward"]]
-    rows.append(("**total**", [sum(ours[p].values()) for p in PHASES],
-                 [sum(theirs[p].values()) for p in PHASES] if theirs else [None, None]))
-    lines = ["Per GPT step, in ms: each op's forward and backward rule, timed in both frameworks over the "
-             "profiled steps (PyTorch: self CPU time of its aten ops, `torch.profiler`; bench/op_breakdown.py). "
-             "\"everything else\" is the rest of the phase: small ops, views, the autograd machinery, and for "
-             "PyTorch the profiler's own overhead.", "",
-             "| kind of op | engine fwd | torch fwd | engine bwd | torch bwd | engine − torch |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for kind, (e_fwd, e_bwd), (t_fwd, t_bwd) in rows:
-        gap = "—" if t_fwd is None else f"{e_fwd + e_bwd - t_fwd - t_bwd:+.2f}"
-        lines.append(f"| {kind} | {fmt(e_fwd)} | {fmt(t_fwd)} | {fmt(e_bwd)} | {fmt(t_bwd)} | {gap} |")
+    def totals(times):
+        return [sum(times[p].values()) for p in PHASES] if times else [None, None]
+
+    rows = [(kind, per_phase(ours, kind), per_phase(fast, kind), per_phase(theirs, kind)) for kind in ours["forward"]]
+    rows.append(("**total**", totals(ours), totals(fast), totals(theirs)))
+    lines = ["Per GPT step, in ms: each op's forward and backward rule, timed over the profiled steps on each "
+             "kernel backend (numpy, numba) and in PyTorch (self CPU time of its aten ops, `torch.profiler`; "
+             "bench/op_breakdown.py). \"everything else\" is the rest of the phase: small ops, views, the "
+             "autograd machinery, and for PyTorch the profiler's own overhead.", "",
+             "| kind of op | engine fwd | numba fwd | torch fwd | engine bwd | numba bwd | torch bwd "
+             "| engine − torch | numba − torch |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def gap(e, t):
+        return "—" if e[0] is None or t[0] is None else f"{e[0] + e[1] - t[0] - t[1]:+.2f}"
+
+    for kind, e, f, t in rows:
+        lines.append(f"| {kind} | {fmt(e[0])} | {fmt(f[0])} | {fmt(t[0])} | {fmt(e[1])} | {fmt(f[1])} | "
+                     f"{fmt(t[1])} | {gap(e, t)} | {gap(f, t)} |")
     if theirs:
-        gaps = sorted(((sum(e) - sum(t), kind) for kind, e, t in rows[:-1]), reverse=True)
-        lines += ["", "Largest gaps: " + ", ".join(f"{kind} {gap:+.2f} ms" for gap, kind in gaps[:3]) + ". "
-                  "PyTorch runs GELU, layer norm and attention as one fused C++ loop each; the engine "
-                  "composes them from numpy calls, each a separate pass over memory (about 20 for GELU's "
-                  "erf), and its parallel kernels hand half the rows to a thread on the other core, which "
-                  "must first be woken (what that costs here is in the Machine section)."]
+        for label, times in (("engine", ours), ("numba", fast)):
+            if times is None:
+                continue
+            gaps = sorted(((sum(per_phase(times, k)) - sum(per_phase(theirs, k)), k) for k in ours["forward"]
+                           if k != OTHER), reverse=True)
+            lines += ["", f"Largest gaps, {label}: " + ", ".join(f"{k} {g:+.2f} ms" for g, k in gaps[:3]) + "."]
+        lines += ["", "PyTorch runs GELU, layer norm and attention as one fused C++ loop each. On numpy the engine "
+                  "composes them from numpy calls, each a separate pass over memory (about 20 for GELU's erf); the "
+                  "compiled backend runs each as one loop (engine/kernels/numba_loops.py), while the matmuls stay "
+                  "numpy's BLAS on both backends."]
     return "\n".join(lines) + "\n"
+
+
+def backends_section(notes):
+    """The candidate backends compared, and the compiled one's first-call cost."""
+    from bench.backends import describe_candidates
+    if "backends" not in notes:
+        return "Not measured (the `backends` figure was not run).\n"
+    rows, cost = notes["backends"]
+    return describe_candidates(rows, cost)
 
 
 def memory_details(notes):
@@ -214,7 +250,7 @@ def document(ctx, machine, command):
     """The whole `docs/benchmarks.md`: results, spread, equivalence, profile, method, machine, command."""
     torch_note = "" if ctx.torch is not None else "\nPyTorch was absent, so only the engine's figures are given.\n"
     torch_note += busy_warning(ctx.notes.get("load_at_start"), ctx.notes.get("cores", 1))
-    return f"""# Benchmarks: the engine beside PyTorch
+    return f"""# Benchmarks: the engine beside PyTorch, on numpy and on the compiled backend
 
 Written by `{command}` on {machine['date']}; re-run that command to refresh it (do not edit by hand).
 Reference for comparison, from a quiet run of this machine (DESIGN.md part C): PyTorch 31.6 ms per
@@ -233,6 +269,9 @@ GPT step, tiny ops 4.6 µs per op, MLP Adam step 127–191 µs.
 ## Do both frameworks compute the same step?
 
 {equivalence_section(ctx.notes)}
+## The compiled backend: which one, and what it costs
+
+{backends_section(ctx.notes)}
 ## Where the time goes
 
 {breakdown_section(ctx.notes)}

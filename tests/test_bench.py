@@ -21,6 +21,7 @@ from bench.timing import interleave
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
 HIDE_TORCH = "import sys; sys.modules['torch'] = None; "  # `import torch` now raises ImportError
 GPT_ROWS = ["GPT train step", "forward", "backward", "clip", "optimizer"]
 ALL_ROWS = GPT_ROWS + ["200-op chain", "MLP 16-32-4", "peak memory", "process peak RSS", "tracemalloc",
@@ -42,10 +43,10 @@ def results_rows(report):
     """The cells of the '## Results' markdown table, checking its header and separator."""
     section = report.split("## Results\n", 1)[1].split("\n## ", 1)[0]
     lines = [line for line in section.splitlines() if line.startswith("|")]
-    assert lines[0] == "| figure | unit | engine | torch | engine/torch |"
-    assert lines[1] == "|---|---|---:|---:|---:|"
+    assert lines[0] == "| figure | unit | engine | numba | torch | engine/torch | numba/torch |"
+    assert lines[1] == "|---|---|---:|---:|---:|---:|---:|"
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
-    assert rows and all(len(r) == 5 for r in rows)
+    assert rows and all(len(r) == 7 for r in rows)
     return rows
 
 
@@ -59,7 +60,8 @@ def breakdown_rows(report):
     section = report.split("## Where the time goes\n", 1)[1]
     table = "| kind of op |" + section.split("| kind of op |", 1)[1].split("\n\n", 1)[0]
     lines = table.splitlines()
-    assert lines[0] == "| kind of op | engine fwd | torch fwd | engine bwd | torch bwd | engine − torch |"
+    assert lines[0] == ("| kind of op | engine fwd | numba fwd | torch fwd | engine bwd | numba bwd | torch bwd "
+                        "| engine − torch | numba − torch |")
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
     assert [r[0] for r in rows] == [kind for kind, _, _ in KINDS] + [OTHER, "**total**"]
     return {r[0]: r[1:] for r in rows}
@@ -79,24 +81,35 @@ def test_full_run_with_torch(tmp_path):
     rows = results_rows(report)
     for text in ALL_ROWS:
         find_row(rows, text.replace("200", str(TINY.chain_ops)))
-    for figure, unit, engine, torch, ratio in rows:
+    for figure, unit, engine, fast, torch, ratio, fast_ratio in rows:
         if "tracemalloc" in figure:
-            assert number(engine) > 0 and torch == "—" and ratio == "—"
+            assert number(engine) > 0 and fast == torch == ratio == fast_ratio == "—"
             continue
         assert number(engine) >= 0 and number(torch) >= 0, figure
-        assert ratio == "—" if number(torch) == 0 else number(ratio) >= 0, figure
-        if number(engine) >= 1 and number(torch) >= 1:  # shown to 3+ significant figures
-            assert number(ratio) == pytest.approx(number(engine) / number(torch), rel=0.02, abs=0.01), figure
+        for value, quotient in ((engine, ratio), (fast, fast_ratio)):
+            if value == "—":                                          # numba absent, or a figure it has no part in
+                assert quotient == "—" and (not HAS_NUMBA or "memory" in figure or "RSS" in figure
+                                            or "sgemm" in figure), figure
+                continue
+            assert quotient == "—" if number(torch) == 0 else number(quotient) >= 0, figure
+            if number(value) >= 1 and number(torch) >= 1:  # shown to 3+ significant figures
+                assert number(quotient) == pytest.approx(number(value) / number(torch), rel=0.02, abs=0.01), figure
     assert "Verdict: same computation" in report
-    for section in ("## Where the time goes", "## Method", "## Machine", "## Reproduce"):
+    assert ("The same check on the compiled backend (numba)" in report) == HAS_NUMBA
+    for section in ("## The compiled backend", "## Where the time goes", "## Method", "## Machine", "## Reproduce"):
         assert section in report
+    assert ("numba's first-call cost" in report) == HAS_NUMBA
     table = breakdown_rows(report)
-    for kind, (e_fwd, t_fwd, e_bwd, t_bwd, gap) in table.items():
+    for kind, (e_fwd, f_fwd, t_fwd, e_bwd, f_bwd, t_bwd, gap, f_gap) in table.items():
         assert min(number(e_fwd), number(t_fwd), number(e_bwd), number(t_bwd)) >= 0, kind
-        cells = (e_fwd, t_fwd, e_bwd, t_bwd, gap)                     # each rounded to its shown digits
-        slack = sum(0.5 * 10.0 ** -len(c.partition(".")[2]) for c in cells)
-        assert float(gap) == pytest.approx(number(e_fwd) + number(e_bwd) - number(t_fwd) - number(t_bwd),
-                                           abs=slack), kind
+        for fwd, bwd, shown in ((e_fwd, e_bwd, gap), (f_fwd, f_bwd, f_gap)):
+            if fwd == "—":
+                assert not HAS_NUMBA and shown == "—", kind
+                continue
+            cells = (fwd, t_fwd, bwd, t_bwd, shown)                   # each rounded to its shown digits
+            slack = sum(0.5 * 10.0 ** -len(c.partition(".")[2]) for c in cells)
+            assert float(shown) == pytest.approx(number(fwd) + number(bwd) - number(t_fwd) - number(t_bwd),
+                                                 abs=slack), kind
     assert f"- torch: {importlib.metadata.version('torch')}" in report
     assert "torch intra-op threads: 2" in report
     assert "GPT train step" in done.stdout  # the table is printed too
@@ -107,22 +120,22 @@ def test_full_run_without_torch_importable(tmp_path):
     _, report = run_bench(tmp_path, prelude=HIDE_TORCH)
     rows = results_rows(report)
     for text in ALL_ROWS:
-        figure, _, engine, torch, ratio = find_row(rows, text.replace("200", str(TINY.chain_ops)))
-        assert number(engine) >= 0 and torch == "—" and ratio == "—", figure
+        figure, _, engine, _, torch, ratio, fast_ratio = find_row(rows, text.replace("200", str(TINY.chain_ops)))
+        assert number(engine) >= 0 and torch == ratio == fast_ratio == "—", figure
     assert "PyTorch was absent" in report
     assert "Not checked: torch was absent." in report
     assert "- torch: absent" in report
     profile = report.split("## Where the time goes", 1)[1].split("\n## ", 1)[0]
     assert "(engine/ops/" in profile  # the profile names the engine's ops
-    for kind, (e_fwd, t_fwd, e_bwd, t_bwd, gap) in breakdown_rows(report).items():
-        assert number(e_fwd) >= 0 and number(e_bwd) >= 0 and t_fwd == t_bwd == gap == "—", kind
+    for kind, (e_fwd, _, t_fwd, e_bwd, _, t_bwd, gap, f_gap) in breakdown_rows(report).items():
+        assert number(e_fwd) >= 0 and number(e_bwd) >= 0 and t_fwd == t_bwd == gap == f_gap == "—", kind
 
 
 def test_env_var_hides_torch_and_only_selects(tmp_path):
     _, report = run_bench(tmp_path, "--only", "tiny", env={"STEPGRAD_BENCH_NO_TORCH": "1"})
     rows = results_rows(report)
     assert [r[0] for r in rows] == [f"{TINY.chain_ops}-op chain on (4) tensors, fwd+bwd, per op"]
-    assert rows[0][3] == "—"
+    assert rows[0][4] == "—"
     assert "Not profiled" in report
     assert "python -m bench --tiny --quick --repeats 1" in report  # the command to reproduce
 
