@@ -56,6 +56,7 @@ compiled.attention_backward(q, att, q, q, q, 0.5, None, True)
 targets = np.zeros(8, dtype=np.int64)
 _, probs = compiled.cross_entropy(x, targets)
 compiled.cross_entropy_backward(probs, targets, np.ones((8, 1), np.float32))
+compiled.adamw_(x.copy(), x, x.copy(), x * x, 0.99, False, 0.1, 0.999, 0.5, 1e-8, 1e-3)
 print(loaded - start, time.perf_counter() - loaded)
 """
 

@@ -48,6 +48,11 @@ class Adam(Optimizer):
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         k = self.kernels
+        decay = 1.0 - lr * wd if group["decoupled_weight_decay"] else 1.0
+        if (not group["amsgrad"] and (decay != 1.0 or wd == 0)   # the lines below in one compiled pass, if on
+                and k.adam_(param, grad, m, v, decay, group["maximize"], 1.0 - beta1, beta2,
+                            (1.0 - beta2 ** t) ** 0.5, eps, lr / (1.0 - beta1 ** t))):
+            return
         if group["decoupled_weight_decay"]:
             if wd != 0:
                 param *= 1.0 - lr * wd                               # θ ← θ·(1 − α·λ)        (AdamW)

@@ -12,6 +12,8 @@ Each optimizer owns one `Kernels` (its scratch arrays, one per shape, dtype and 
 """
 import numpy as np
 
+from engine import kernels as engine_kernels
+
 
 class Kernels:
     """The update steps, with the scratch arrays they reuse."""
@@ -113,3 +115,16 @@ class Kernels:
         np.multiply(numer, -step_size, out=t)
         t /= denom
         param += t
+
+    @staticmethod
+    def adam_(param, grad, m, v, decay, maximize, weight, beta2, scale, eps, step_size):
+        """Adam's whole update of one parameter in one compiled pass, when the engine's kernels are on the
+        compiled backend: θ *= decay, then the steps `gradient` (no decay), `lerp_(m, g, weight)`,
+        `ema_square_(v, g, beta2)`, `denominator(v, eps, scale)`, `divide_step_(θ, m, denom, step_size)`,
+        with the same numbers bit for bit. Returns False, having done nothing, on numpy's kernels or for
+        arrays the compiled loop does not take (then the steps run one by one)."""
+        if engine_kernels.backend() == "numpy":
+            return False
+        from engine.kernels import compiled
+        return compiled.adamw_(param, grad, m, v, decay, maximize, weight, beta2, scale, eps, step_size)
+

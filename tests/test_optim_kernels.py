@@ -1,4 +1,6 @@
 """optim.kernels against the plain math: every in-place update step equals its formula bit for bit."""
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,45 @@ def test_scratch_arrays_are_reused_and_never_the_inputs():
     assert k.nesterov(g, p, 0.9) is not first  # each use has its own array
     other = k.gradient(np.zeros(5, np.float32), np.ones(5, np.float32), 0.1)
     assert other.shape == (5,) and k.gradient(p, g, 0.1) is first  # one per shape
+
+
+NUMBA_MISSING = importlib.util.find_spec("numba") is None
+
+
+@pytest.mark.skipif(NUMBA_MISSING, reason="the numba backend is not installed (pip install 'stepgrad[fast]')")
+@pytest.mark.parametrize("settings", [
+    dict(cls="AdamW", weight_decay=0.1), dict(cls="AdamW", weight_decay=0.1, maximize=True),
+    dict(cls="Adam", weight_decay=0.0, betas=(0.3, 0.99)), dict(cls="Adam", weight_decay=0.1),
+    dict(cls="AdamW", weight_decay=0.1, amsgrad=True)], ids=str)
+def test_adam_on_the_compiled_backend_takes_the_same_steps_bit_for_bit(settings, monkeypatch):
+    import optim
+    from engine import Tensor, kernels
+    from engine.kernels import compiled
+    fused, one_pass = [], compiled.adamw_
+
+    def counted(*args):
+        fused.append(one_pass(*args))
+        return fused[-1]
+    monkeypatch.setattr(compiled, "adamw_", counted)
+    settings = dict(settings)
+    cls = getattr(optim, settings.pop("cls"))
+    start = [np.asarray(a, np.float32) for a in arrays(np.float64, (5, 7), 2, seed=1)]
+    grads = [np.asarray(a, np.float32) for a in arrays(np.float64, (5, 7), 8, seed=2)]
+
+    def trajectory(backend):
+        before = kernels.set_backend(backend)
+        try:
+            params = [Tensor(a.copy(), requires_grad=True) for a in start]
+            opt = cls(params, lr=0.05, **settings)
+            for i in range(4):
+                for p, g in zip(params, grads[2 * i:2 * i + 2]):
+                    p.grad = Tensor(g)
+                opt.step()
+            return [p.numpy() for p in params]
+        finally:
+            kernels.set_backend(before)
+
+    for a, b in zip(trajectory("numpy"), trajectory("numba")):
+        np.testing.assert_array_equal(a, b)
+    step_by_step = settings.get("amsgrad") or (cls is optim.Adam and settings["weight_decay"] != 0)
+    assert fused == ([] if step_by_step else [True] * 8)                # one pass per parameter and step, or none

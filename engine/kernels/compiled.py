@@ -138,6 +138,19 @@ def cross_entropy_backward(probs, targets, weight):
     return dx
 
 
+def adamw_(param, grad, m, v, decay, maximize, weight, beta2, scale, eps, step_size):
+    """Adam's update of one parameter in one pass, bit for bit as optim.kernels computes it step by step
+    (optim/adam.py states the rule); returns False, having done nothing, unless all four arrays are float32
+    and C-contiguous (they are updated in place)."""
+    if not all(a.dtype == _F32 and a.flags.c_contiguous for a in (param, grad, m, v)):
+        return False
+    low = abs(weight) < 0.5                                           # torch.lerp_'s two roundings
+    f = np.float32
+    loops().adamw(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), f(decay), maximize,
+                  f(weight if low else 1.0 - weight), low, f(beta2), f(1.0 - beta2), f(scale), f(eps), f(-step_size))
+    return True
+
+
 KERNELS = {
     "gelu": gelu,
     "gelu_backward": gelu_backward,

@@ -68,6 +68,7 @@ with _caching_in_user_folder():
     # per element was what kept the loops from vectorizing (0.39 ms against 0.13 ms for a rational function)
     jit = numba.njit(cache=True, fastmath=_FAST, nogil=True, error_model="numpy")
     inline = numba.njit(cache=True, fastmath=_FAST, inline="always", error_model="numpy")
+    exact_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
     summing_jit = numba.njit(cache=True, fastmath=_FAST | {"reassoc"}, nogil=True, error_model="numpy")
 
     @inline
@@ -242,18 +243,18 @@ with _caching_in_user_folder():
             dx[i, t] = (probs[i, t] - f32(1.0)) * w
 
     # ----- the AdamW update of one parameter, in one pass ---------------------------------------
-    @jit
-    def adam_step(param, grad, m, v, lr, beta1, beta2, eps, decay, maximize, step_size, bias_correction2_sqrt):
-        """param *= decay; m = lerp(m, g, 1 - beta1); v = beta2 v + (1 - beta2) g²;
-        param -= step_size * m / (sqrt(v) / bias_correction2_sqrt + eps), g = ±grad (flat arrays)."""
-        w = f32(1.0) - beta1
+    @exact_jit
+    def adamw(param, grad, m, v, decay, maximize, weight, low, beta2, one_minus_beta2, scale, eps, neg_step_size):
+        """optim.kernels' steps of Adam._update in one pass over flat float32 arrays, each rounded as
+        numpy rounds it (no fastmath): θ *= decay; g = ±grad; m = lerp(m, g) (m + (g - m)·weight if `low`,
+        else g - (g - m)·weight); v = v·β₂ + g·(1 - β₂)·g; θ += m·(-step_size) / (sqrt(v) / scale + eps)."""
         for i in range(param.size):
             g = -grad[i] if maximize else grad[i]
-            if w < f32(0.5):                                         # torch.lerp_'s two roundings
-                mi = m[i] + w * (g - m[i])
-            else:
-                mi = g - (g - m[i]) * (f32(1.0) - w)
-            vi = v[i] * beta2 + (f32(1.0) - beta2) * g * g
+            mi = m[i] + (g - m[i]) * weight if low else g - (g - m[i]) * weight
+            vi = v[i] * beta2 + g * one_minus_beta2 * g
+            d = np.sqrt(vi)
+            if scale != f32(1.0):
+                d = d / scale
+            param[i] = param[i] * decay + mi * neg_step_size / (d + eps)
             m[i] = mi
             v[i] = vi
-            param[i] = param[i] * decay - step_size * mi / (np.sqrt(vi) / bias_correction2_sqrt + eps)
