@@ -41,22 +41,10 @@ def on_backend(name, fn):
 _FIRST_CALLS = """
 import time
 start = time.perf_counter()
-import numpy as np
 from engine.kernels import compiled
 compiled.loops()
 loaded = time.perf_counter()
-x = np.linspace(-3, 3, 64, dtype=np.float32).reshape(8, 8)
-y, _ = compiled.gelu(x, True)
-compiled.gelu_backward(x, x, None)
-_, xhat, rstd = compiled.layer_norm(x, None, None, 1e-5)
-compiled.layer_norm_backward(x, xhat, rstd, None, True)
-q = x.reshape(1, 2, 4, 8)
-_, att = compiled.attention(q, q, q, True, 0.5, None)
-compiled.attention_backward(q, att, q, q, q, 0.5, None, True)
-targets = np.zeros(8, dtype=np.int64)
-_, probs = compiled.cross_entropy(x, targets)
-compiled.cross_entropy_backward(probs, targets, np.ones((8, 1), np.float32))
-compiled.adamw_(x.copy(), x, x.copy(), x * x, 0.99, False, 0.1, 0.999, 0.5, 1e-8, 1e-3)
+compiled.warm_up()
 print(loaded - start, time.perf_counter() - loaded)
 """
 

@@ -70,7 +70,9 @@ print(json.dumps(results))
 
 def drive(cases):
     """Run `cases` ([{name, argv, cwd}]) in one fresh process; return their results by name."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # numpy's kernels: the refusals are timed, and the compiled backend's one-time start (importing numba,
+    # compiling its loops or reading them from its cache) would be charged to whichever case first computes
+    env = dict(os.environ, PYTHONPATH=str(ROOT), STEPGRAD_BACKEND="numpy")
     proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cases)], capture_output=True, text=True,
                           env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
