@@ -65,6 +65,10 @@ kind, vocab, given, out = json.loads(sys.argv[1])
 config = make_config(kind, data="unused", out=out, **given)
 model_config = model_config_for(config, vocab)
 ids = np.random.default_rng(0).integers(0, vocab, 50_000)
+from engine import kernels
+if kernels.backend() == "numba":  # the compiled backend's own memory (numba, its loops) is not the training's
+    from engine.kernels import compiled
+    compiled.warm_up()
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")
 base = status("VmRSS")
