@@ -327,3 +327,29 @@ def test_linear_initialises_in_float32_without_a_float64_copy_of_its_weight():
     finally:
         tracemalloc.stop()
     assert peak < 1.1 * 2000 * 2000 * 4  # the float32 weight and one block; float64 then cast took 3x
+
+
+# ----- forward hooks -----------------------------------------------------------------
+def test_forward_hooks_see_module_inputs_and_output_and_come_off():
+    model = TinyLM().eval()
+    seen = []
+    handle = model.blocks[0].act.register_forward_hook(
+        lambda module, args, out: seen.append((module, args[0].shape, out.shape)))
+    idx = np.array([[1, 2, 3]])
+    model(idx)
+    assert seen == [(model.blocks[0].act, (1, 3, 4), (1, 3, 4))]
+    handle.remove()
+    handle.remove()  # a second remove is harmless
+    model(idx)
+    assert len(seen) == 1
+
+
+def test_a_hook_that_returns_a_value_replaces_the_output():
+    layer = nn.Tanh()
+    x = Tensor(np.array([-2.0, 0.5, 3.0], np.float32))
+    handle = layer.register_forward_hook(lambda module, args, out: out * 2.0)
+    np.testing.assert_allclose(layer(x).data, 2 * np.tanh(x.data), rtol=1e-6)
+    layer.register_forward_hook(lambda module, args, out: None)  # None keeps the output as it is
+    np.testing.assert_allclose(layer(x).data, 2 * np.tanh(x.data), rtol=1e-6)
+    handle.remove()
+    np.testing.assert_allclose(layer(x).data, np.tanh(x.data), rtol=1e-6)

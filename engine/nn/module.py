@@ -23,6 +23,21 @@ class Parameter(Tensor):
         return "Parameter(" + super().__repr__()[len("Tensor("):]
 
 
+class RemovableHandle:
+    """What `Module.register_forward_hook` returns: `remove()` takes the hook off (twice is harmless)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+        self._hooks = hooks
+
+    def remove(self):
+        """Take the hook off its module."""
+        self._hooks.pop(self.id, None)
+
+
 class Module:
     """Base class of layers and models: subclasses set attributes and define `forward`."""
 
@@ -32,6 +47,7 @@ class Module:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_name", "")     # the attribute name it was first registered under
         object.__setattr__(self, "_owner", None)  # weak reference to the module it was registered in
+        object.__setattr__(self, "_forward_hooks", {})  # handle id -> hook(module, args, output)
 
     def __setattr__(self, name, value):
         if "_modules" not in self.__dict__:
@@ -56,9 +72,26 @@ class Module:
         if self._owner is not None:  # registered: its dotted name, however it is reached (e.g. a ModuleList loop)
             state.scope = self._dotted_name()
         try:
-            return self.forward(*args, **kwargs)
+            output = self.forward(*args, **kwargs)
+            if self._forward_hooks:
+                for hook in list(self._forward_hooks.values()):
+                    replaced = hook(self, args, output)
+                    if replaced is not None:
+                        output = replaced
+            return output
         finally:
             state.scope = outer
+
+    def register_forward_hook(self, hook):
+        """Call `hook(module, args, output)` after every forward pass of this module; returns a handle.
+
+        As in PyTorch: `args` is the tuple of positional inputs, a hook that returns
+        something other than None replaces the output, and `handle.remove()` takes the
+        hook off again. A module without hooks does no extra work.
+        """
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     def _dotted_name(self):
         """The name `named_modules()` gives this module from the root of its tree (`blocks.0.attn`)."""
