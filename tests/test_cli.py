@@ -1,8 +1,8 @@
 """The ``stepgrad`` command line, end to end through subprocesses (``python -m models ...``).
 
-Everything runs in tmp_path on small generated text; ``shakespeare`` is never
-downloaded (STEPGRAD_OFFLINE, a private cache), so it falls back to the
-standard-library corpus.
+Everything runs in tmp_path on small generated text, except the demo, which
+trains on the tiny Shakespeare that ships with the package, with the network
+switched off.
 """
 
 import os
@@ -29,11 +29,29 @@ TEXT = "the quick brown fox jumps over the lazy dog; pack my box with five dozen
 TINY_BIGRAM = ["--model", "bigram", "--batch-size", "4", "--block-size", "8", "--no-progress"]
 
 
+NO_NETWORK = """import socket
+
+
+def _no_network(*args, **kwargs):
+    raise OSError("the network is switched off in this test")
+
+
+socket.socket = socket.create_connection = socket.getaddrinfo = _no_network
+"""
+
+
 @pytest.fixture
 def env(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), STEPGRAD_OFFLINE="1", STEPGRAD_CACHE=str(tmp_path / "cache"))
-    env.pop("STEPGRAD_SHAKESPEARE_URL", None)
-    return env
+    return dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+@pytest.fixture
+def offline_env(tmp_path, env):
+    """``env`` with every socket refused: a sitecustomize that replaces socket's constructors."""
+    blocker = tmp_path / "offline"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(NO_NETWORK, encoding="utf-8")
+    return dict(env, PYTHONPATH=os.pathsep.join([str(blocker), str(ROOT)]))
 
 
 @pytest.fixture
@@ -385,15 +403,21 @@ def test_optimizers_picture(stepgrad, tmp_path):
     assert (tmp_path / "paths.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_demo_runs_end_to_end_and_lists_what_it_wrote(stepgrad, tmp_path):
-    proc = stepgrad("demo", "--out", "tour", "--steps", "2", "--eval-iters", "1", "--sample-tokens", "20")
+def test_demo_trains_on_shakespeare_offline_and_lists_what_it_wrote(tmp_path, offline_env):
+    refused = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('1.1.1.1', 80))"],
+                             env=offline_env, capture_output=True, text=True, timeout=60)
+    assert "the network is switched off" in refused.stderr  # the blocker works
+    proc = subprocess.run([sys.executable, "-m", "models", "demo", "--out", "tour", "--steps", "2", "--eval-iters",
+                           "1", "--sample-tokens", "20"], cwd=tmp_path, env=offline_env, capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "using Python standard-library source" in proc.stderr  # offline fallback, one notice
+    assert "on shakespeare: 1,003,854 train / 111,540 val characters, vocabulary 65" in proc.stdout
     assert "sgd (1000 steps)" in proc.stdout and "least squares" in proc.stdout
     summary = proc.stdout[proc.stdout.index("== done in"):]
-    for name in ("linreg/linreg.png", "linreg/loss.png", "linreg/backprop.html", "gpt/loss.png", "gpt/metrics.jsonl",
-                 "gpt/checkpoint.safetensors", "gpt/sample.txt", "gpt-graph.svg", "gpt-graph.png"):
+    for name in ("linreg/linreg.png", "linreg/loss.png", "linreg/backprop.html", "gpt/loss.png",
+                 "gpt/metrics.jsonl", "gpt/checkpoint.safetensors", "gpt/sample.txt", "gpt-graph.svg",
+                 "gpt-graph.png"):
         assert (tmp_path / "tour" / name).stat().st_size > 0, name
         assert f"tour/{name}" in summary, name
     assert len((tmp_path / "tour" / "gpt" / "sample.txt").read_text()) == 21

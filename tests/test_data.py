@@ -1,33 +1,17 @@
-"""Corpora, the offline-safe Shakespeare downloader, datasets/batches and the tokenizer."""
+"""Corpora (the packaged tiny Shakespeare, text files), datasets and their batches, the tokenizer."""
 
+import gzip
 import hashlib
 import json
+import random
+import socket
 
 import numpy as np
 import pytest
 
 from models import data
-from models.data import CharDataset, DataError, load_text
+from models.data import CharDataset, DataError, is_word_list, load_text
 from models.tokenizer import CharTokenizer, TokenizerError
-
-FAKE_CORPUS = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    """Never touch the real cache or the network settings of the machine."""
-    for name in ("STEPGRAD_CACHE", "STEPGRAD_SHAKESPEARE_URL", "STEPGRAD_OFFLINE", "XDG_CACHE_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("STEPGRAD_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def fake_source(tmp_path, monkeypatch):
-    """A local file:// "download" whose sha256 is the one the downloader expects."""
-    source = tmp_path / "input.txt"
-    source.write_text(FAKE_CORPUS, encoding="utf-8")
-    monkeypatch.setattr(data, "SHAKESPEARE_SHA256", hashlib.sha256(source.read_bytes()).hexdigest())
-    return source.as_uri()
 
 
 # ------------------------------------------------------------------ text files
@@ -56,65 +40,45 @@ def test_bad_files_give_one_line_data_error(tmp_path, make, words):
 
 # ------------------------------------------------------------------ shakespeare
 
-def test_shakespeare_downloads_verifies_and_caches(fake_source, tmp_path, monkeypatch):
-    monkeypatch.setenv("STEPGRAD_SHAKESPEARE_URL", fake_source)
-    assert load_text("shakespeare") == FAKE_CORPUS
-    assert (tmp_path / "cache" / data.SHAKESPEARE_FILE).read_text(encoding="utf-8") == FAKE_CORPUS
+def test_shakespeare_ships_with_the_package_and_needs_no_network(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("reading tiny Shakespeare must not touch the network")
 
-    def no_fetch(*args, **kwargs):
-        raise AssertionError("the cached copy should have been used")
-
-    monkeypatch.setattr(data.urllib.request, "urlopen", no_fetch)
-    assert load_text("shakespeare") == FAKE_CORPUS
-
-
-def test_damaged_cache_is_downloaded_again(fake_source, tmp_path):
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / data.SHAKESPEARE_FILE).write_text("garbage", encoding="utf-8")
-    assert data.shakespeare_text(url=fake_source) == FAKE_CORPUS
-    assert (cache / data.SHAKESPEARE_FILE).read_text(encoding="utf-8") == FAKE_CORPUS
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    text = load_text("shakespeare")
+    assert hashlib.sha256(text.encode("utf-8")).hexdigest() == data.SHAKESPEARE_SHA256
+    assert len(text) == 1_115_394 and text.startswith("First Citizen:\nBefore we proceed any further")
+    assert len(set(text)) == 65
 
 
-def test_wrong_sha_is_refused_and_not_cached(fake_source, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SHAKESPEARE_SHA256", "0" * 64)
-    with pytest.raises(DataError, match="wrong sha256") as info:
-        data.shakespeare_text(url=fake_source)
-    assert "\n" not in str(info.value)
-    cache = tmp_path / "cache"
-    assert not cache.exists() or not any(cache.iterdir())
+def test_the_packaged_copy_is_small():
+    from importlib import resources
+
+    assert resources.files("models").joinpath(data.SHAKESPEARE_RESOURCE).stat().st_size < 600_000
 
 
-def test_no_network_falls_back_with_one_line_notice(tmp_path, capsys):
-    text = data.shakespeare_text(url="http://127.0.0.1:9/input.txt", timeout=2)
-    notice = capsys.readouterr().err
-    assert notice.count("\n") == 1 and "could not download" in notice
-    assert text == data.fallback_text()
-    assert not (tmp_path / "cache" / data.SHAKESPEARE_FILE).exists()
+@pytest.mark.parametrize("damage, words", [
+    (lambda packed: packed[:len(packed) // 2], ["damaged"]),                       # cut short
+    (lambda packed: b"not gzip at all" + packed, ["damaged"]),                     # not gzip
+    (lambda packed: gzip.compress(gzip.decompress(packed).replace(b"ROMEO", b"ROMEX")), ["sha256"]),
+])
+def test_a_damaged_packaged_copy_is_a_one_line_error(damage, words):
+    from importlib import resources
+
+    packed = resources.files("models").joinpath(data.SHAKESPEARE_RESOURCE).read_bytes()
+    with pytest.raises(DataError) as info:
+        data.unpack_shakespeare(damage(packed))
+    message = str(info.value)
+    assert "\n" not in message and "reinstall stepgrad" in message
+    for word in words:
+        assert word in message
 
 
-def test_offline_switch_skips_the_download(monkeypatch, capsys):
-    def no_fetch(*args, **kwargs):
-        raise AssertionError("STEPGRAD_OFFLINE must not touch the network")
-
-    monkeypatch.setenv("STEPGRAD_OFFLINE", "1")
-    monkeypatch.setattr(data.urllib.request, "urlopen", no_fetch)
-    assert load_text("shakespeare") == data.fallback_text()
-    assert "STEPGRAD_OFFLINE" in capsys.readouterr().err
-
-
-def test_fallback_corpus_is_deterministic_printable_and_large():
-    text = data.fallback_text()
-    assert text == data.fallback_text()
-    assert 500_000 < len(text) <= data.FALLBACK_CHARS and text.endswith("\n")
-    assert set(text) <= {chr(c) for c in range(32, 127)} | {"\n"}
-
-
-def test_cache_dir_follows_environment(monkeypatch, tmp_path):
-    assert data.cache_dir() == tmp_path / "cache"
-    monkeypatch.delenv("STEPGRAD_CACHE")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data.cache_dir() == tmp_path / "xdg" / "stepgrad"
+def test_a_missing_packaged_copy_is_a_one_line_error(monkeypatch):
+    monkeypatch.setattr(data, "SHAKESPEARE_RESOURCE", "corpora/not-there.txt.gz")
+    with pytest.raises(DataError, match="missing from the installed package"):
+        load_text("shakespeare")
 
 
 # --------------------------------------------------------------------- dataset
@@ -183,6 +147,92 @@ def test_bad_dataset_arguments():
         CharDataset(corpus()).get_batch("test", 2, 4, np.random.default_rng(0))
     with pytest.raises(DataError, match="no val split"):
         CharDataset(corpus(), val_fraction=0).get_batch("val", 2, 4, np.random.default_rng(0))
+
+
+# ---------------------------------------------------------- word lists and contexts
+
+NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn"]
+
+
+def makemore_examples(words, block_size, stoi):
+    """makemore's build_dataset: every character of every word (and its end) with the block_size before it."""
+    xs, ys = [], []
+    for word in words:
+        context = [stoi["\n"]] * block_size
+        for ch in word + "\n":
+            xs.append(context)
+            ys.append(stoi[ch])
+            context = context[1:] + [stoi[ch]]
+    return np.array(xs), np.array(ys)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("emma\nolivia\nava\n", True),
+    ("emma\nolivia", True),
+    ("emma\n", False),                      # one line: a text
+    ("emma\n\nolivia\n", False),            # an empty line
+    ("new york\nparis\n", False),           # a line of two words
+    ("First Citizen:\nBefore we proceed\n", False),
+])
+def test_word_lists_are_recognised(text, expected):
+    assert is_word_list(text) is expected
+
+
+def test_a_word_list_is_shuffled_as_makemore_does_and_split_by_word():
+    text = "\n".join(NAMES) + "\n"
+    dataset = CharDataset(text, val_fraction=0.2, word_list=True)
+    words = list(NAMES)
+    random.seed(42)
+    random.shuffle(words)  # makemore's own lines
+    decode = dataset.tokenizer.decode
+    assert decode(dataset.train) == "".join(w + "\n" for w in words[:8])
+    assert decode(dataset.val) == "".join(w + "\n" for w in words[8:])
+    assert dataset.word_list and len(dataset.starts) == len(NAMES)
+
+
+def test_contexts_of_a_word_list_are_makemores_examples():
+    dataset = CharDataset.from_words(NAMES[:7], NAMES[7:])
+    stoi = {ch: i for i, ch in enumerate(dataset.tokenizer.chars)}
+    newline = stoi["\n"]
+    for split, words in (("train", NAMES[:7]), ("val", NAMES[7:])):
+        positions = dataset.positions(split)
+        xs, ys = makemore_examples(words, 3, stoi)
+        np.testing.assert_array_equal(dataset.contexts(positions, 3, newline), xs)
+        np.testing.assert_array_equal(dataset.ids[positions], ys)
+
+
+def test_contexts_of_a_text_are_the_characters_before_and_pad_only_at_its_start():
+    dataset = CharDataset("abcdefghijklmnopqrst", val_fraction=0.5)
+    pad = 99
+    contexts = dataset.contexts(np.arange(20), 4, pad)                 # (20, 4)
+    np.testing.assert_array_equal(contexts[0], [pad] * 4)
+    np.testing.assert_array_equal(contexts[2], [pad, pad, 0, 1])
+    np.testing.assert_array_equal(contexts[10], [6, 7, 8, 9])          # the first val character sees train text
+    np.testing.assert_array_equal(dataset.positions("val"), np.arange(10, 20))
+
+
+def test_context_batches_are_runs_of_targets_at_generator_offsets():
+    dataset = CharDataset(corpus())
+    x, y = dataset.get_context_batch("val", 5, 6, 3, -1, np.random.default_rng(7))
+    assert x.shape == (5, 6, 3) and y.shape == (5, 6) and x.dtype == y.dtype == np.int64
+    offsets = np.random.default_rng(7).integers(len(dataset.val) - 6 + 1, size=5)
+    for row, offset in enumerate(offsets):
+        positions = dataset.n_train + offset + np.arange(6)
+        np.testing.assert_array_equal(y[row], dataset.ids[positions])
+        np.testing.assert_array_equal(x[row], dataset.ids[positions[:, None] - 3 + np.arange(3)])
+    with pytest.raises(DataError, match="sequence length 101"):
+        dataset.get_context_batch("val", 1, 101, 3, -1, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("block", [1, 7, 99])
+def test_windows_cover_every_target_of_a_split_once_in_order(block):
+    dataset = CharDataset(corpus())                                    # 100 val ids: 99 targets
+    pieces = dataset.windows("val", block)
+    xs = np.concatenate([x.reshape(-1) for x, _ in pieces])
+    ys = np.concatenate([y.reshape(-1) for _, y in pieces])
+    np.testing.assert_array_equal(xs, dataset.val[:-1])
+    np.testing.assert_array_equal(ys, dataset.val[1:])
+    assert all(x.shape[1] <= block for x, _ in pieces)
 
 
 # ------------------------------------------------------------------- tokenizer

@@ -173,7 +173,7 @@ def test_a_torch_compile_prefix_and_a_slow_attention_mask_are_accepted(exported,
 @pytest.fixture
 def stepgrad(tmp_path):
     """Run ``python -m models ARGS`` in tmp_path; return the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), STEPGRAD_OFFLINE="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
 
     def run(*args, extra_path=None):
         run_env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [extra_path, str(ROOT)])))
