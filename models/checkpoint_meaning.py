@@ -42,8 +42,10 @@ MODEL_FIELD_RULES = {
     "n_head": POSITIVE_INT.holds, "n_embd": POSITIVE_INT.holds, "n_hidden": POSITIVE_INT.holds,
     "dropout": PROBABILITY.holds, "bias": lambda v: isinstance(v, bool),
     "gelu_approximate": lambda v: v in ("none", "tanh"),
+    "pad_id": lambda v: v is None or (type(v) is int and v >= 0),
 }
-_RULE_TEXT = {"dropout": "a probability in [0, 1)", "bias": "true or false", "gelu_approximate": "'none' or 'tanh'"}
+_RULE_TEXT = {"dropout": "a probability in [0, 1)", "bias": "true or false", "gelu_approximate": "'none' or 'tanh'",
+              "pad_id": "a token id or null"}
 
 
 def checked_model(opened: CheckpointFile) -> tuple[str, Any, CharTokenizer]:
@@ -63,6 +65,9 @@ def checked_model(opened: CheckpointFile) -> tuple[str, Any, CharTokenizer]:
     if config.vocab_size != tokenizer.vocab_size:
         raise CheckpointError(f"{path}: its model has a vocabulary of {config.vocab_size} but its tokenizer "
                               f"has {tokenizer.vocab_size} characters")
+    if getattr(config, "pad_id", None) is not None and config.pad_id >= config.vocab_size:
+        raise CheckpointError(f"{path}: its model config's pad_id {config.pad_id} is not a token id below "
+                              f"its vocabulary of {config.vocab_size}")
     if kind == "gpt" and config.n_embd % config.n_head:
         raise CheckpointError(f"{path}: its model config's n_embd {config.n_embd} is not a multiple of "
                               f"n_head {config.n_head}")

@@ -42,8 +42,8 @@ from models.sampling import SamplingError
 from models.sizes import SizeError
 from models.tokenizer import TokenizerError
 from models.train import train
-from models.train_config import (LM_OPTIMIZERS, MODEL_DEFAULTS, TrainConfig, TrainError, config_from_checkpoint,
-                                 make_config)
+from models.train_config import (FINAL_EVALS, LM_OPTIMIZERS, MODEL_DEFAULTS, TrainConfig, TrainError,
+                                 config_from_checkpoint, make_config)
 from optim import OPTIMIZERS, OptimizerNotFound
 
 PROG = "stepgrad"
@@ -171,23 +171,34 @@ def _add_train(commands, parent: Parser) -> None:
         "train a character-level language model",
         "Train a bigram, MLP or GPT model on a text file, one character per token. Shows a\n"
         "progress bar (loss, lr, steps/s, ETA) and writes to --out: metrics.jsonl (one line\n"
-        "per step: step, loss, lr, ms, and val_loss on eval steps), checkpoint.safetensors\n"
-        "(at every eval, at the end and on Ctrl-C) and loss.png. The learning rate warms up\n"
-        "linearly for --warmup-steps, then follows a cosine from --lr down to --min-lr at the\n"
-        "last step. Ctrl-C or SIGTERM stops after the current step and saves; --resume continues.\n\n"
+        "per step: step, loss, lr, ms, and on eval steps val_loss and val_kind),\n"
+        "checkpoint.safetensors (at every eval, at the end and on Ctrl-C) and loss.png. The\n"
+        "learning rate warms up linearly for --warmup-steps, then follows a cosine from --lr\n"
+        "down to --min-lr at the last step. Evaluations score --eval-iters random validation\n"
+        "batches; the last one scores the whole validation split (--final-eval). Ctrl-C or\n"
+        "SIGTERM stops after the current step and saves; --resume continues.\n\n"
+        "A file with one word per line (no spaces, such as makemore's names.txt) is a word\n"
+        "list: its words are shuffled once (seed 42), split by word, and every word starts a\n"
+        "fresh context, as in makemore; --word-list / --no-word-list override the guess.\n\n"
         + _train_defaults_text(),
         f"{PROG} train --model gpt --data shakespeare --steps 2000 --out out-gpt")
     cmd.add_argument("--model", choices=list(MODELS), help="which model (default: gpt)")
     cmd.add_argument("--data", metavar="PATH",
-                     help="a UTF-8 text file, or 'shakespeare' for tiny Shakespeare (downloaded once and "
-                          "cached; offline, Python's own source code is used instead) (default: shakespeare)")
+                     help="a UTF-8 text file, or 'shakespeare' for tiny Shakespeare, which comes with stepgrad "
+                          "(default: shakespeare)")
+    cmd.add_argument("--word-list", action=argparse.BooleanOptionalAction,
+                     help="every line of --data is a word of its own (default: yes if every line is one word)")
     cmd.add_argument("--out", metavar="DIR", help=f"output directory (default: {DEFAULT_TRAIN_OUT})")
     cmd.add_argument("--steps", type=POSITIVE_INT, metavar="N", help="train until this step (default: per model)")
     cmd.add_argument("--seed", type=NONNEG_INT, metavar="N",
                      help="seed of weights, dropout and batches (default: 1337)")
     cmd.add_argument("--batch-size", type=POSITIVE_INT, metavar="N", help="sequences per step")
     cmd.add_argument("--block-size", type=POSITIVE_INT, metavar="N",
-                     help="characters per sequence; the context length of mlp and gpt")
+                     help="context: the characters one prediction sees (mlp, gpt); also the characters per "
+                          "sequence of bigram and gpt")
+    cmd.add_argument("--seq-len", type=POSITIVE_INT, metavar="N",
+                     help="characters predicted per sequence (mlp), each from its own --block-size characters "
+                          "before it")
     cmd.add_argument("--n-layer", type=POSITIVE_INT, metavar="N", help="transformer blocks (gpt)")
     cmd.add_argument("--n-head", type=POSITIVE_INT, metavar="N", help="attention heads per block (gpt)")
     cmd.add_argument("--n-embd", type=POSITIVE_INT, metavar="N", help="embedding width (mlp, gpt)")
@@ -204,6 +215,9 @@ def _add_train(commands, parent: Parser) -> None:
     cmd.add_argument("--eval-interval", type=NONNEG_INT, metavar="N",
                      help="evaluate on the val split every N steps and after the last one (0: never)")
     cmd.add_argument("--eval-iters", type=POSITIVE_INT, metavar="N", help="val batches per evaluation")
+    cmd.add_argument("--final-eval", choices=list(FINAL_EVALS),
+                     help="the last evaluation: full scores every position of the validation split once, "
+                          "sampled scores --eval-iters random batches like the others (default: full)")
     cmd.add_argument("--init-from", metavar="FILE",
                      help="start from the weights of a saved model (a stepgrad checkpoint, or a nanoGPT ckpt.pt): "
                           "its kind, sizes and vocabulary; fresh optimizer, step 0 (fine-tuning)")
@@ -216,8 +230,8 @@ def _add_train(commands, parent: Parser) -> None:
                      help="start a new run in --out even if it holds another run: that run's checkpoint, "
                           "metrics and loss curve are deleted first (without this, a new run refuses such a folder)")
     cmd.add_argument("--log-stats", action="store_true",
-                     help="add the optimizer's per-parameter update statistics to metrics.jsonl "
-                          "(key optim_stats)")
+                     help="record per-step statistics in metrics.jsonl (optim_stats, grad_norm, saturation) "
+                          "and draw stats.png: update-to-data ratios, gradient norms, saturated tanh/GELU units")
     cmd.add_argument("--max-data-mb", type=POSITIVE_FLOAT, default=MAX_DATA_BYTES / 1e6, metavar="MB",
                      help=f"refuse a --data file larger than this many megabytes (default: {MAX_DATA_BYTES / 1e6:g})")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -332,10 +346,11 @@ def _add_demo(commands, parent: Parser) -> None:
     cmd = _command(
         commands, "demo", parent, "[--out DIR] [--steps N] [--data PATH|shakespeare]",
         "the tour: linear regression, a short GPT run, a sample and pictures",
-        "Fit the seed's line by gradient descent, train a small GPT on tiny Shakespeare for\n"
-        f"{DEFAULT_STEPS} steps with a progress bar, print a sample of its text, and draw its loss\n"
-        "curve and computation graph. Takes under three minutes on two cores; at the end it\n"
-        "lists every file it wrote.",
+        "Fit the seed's line by gradient descent, train a small GPT on tiny Shakespeare (which\n"
+        f"comes with stepgrad: no network needed) for {DEFAULT_STEPS} steps with a progress bar, print\n"
+        "a sample of its text, and draw its loss curve, its inner statistics (stats.png) and its\n"
+        "computation graph. Takes under three minutes on two cores; at the end it lists every\n"
+        "file it wrote.",
         f"{PROG} demo --out stepgrad-demo")
     cmd.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
     cmd.add_argument("--steps", type=POSITIVE_INT, default=DEFAULT_STEPS, metavar="N",
@@ -407,9 +422,9 @@ def _run_linreg(args) -> int:
     return main_linreg(args)
 
 
-TRAIN_FLAGS = ("model", "data", "steps", "seed", "batch_size", "block_size", "n_layer", "n_head", "n_embd",
-               "n_hidden", "dropout", "optimizer", "lr", "min_lr", "warmup_steps", "weight_decay", "grad_clip",
-               "eval_interval", "eval_iters", "init_from")
+TRAIN_FLAGS = ("model", "data", "word_list", "steps", "seed", "batch_size", "block_size", "seq_len", "n_layer",
+               "n_head", "n_embd", "n_hidden", "dropout", "optimizer", "lr", "min_lr", "warmup_steps",
+               "weight_decay", "grad_clip", "eval_interval", "eval_iters", "final_eval", "init_from")
 
 
 def _run_train(args) -> int:

@@ -4,7 +4,9 @@
    least-squares answer, with its loss curve, and a page that steps through its
    forward and backward pass (the backprop explorer);
 2. a short GPT run (nanoGPT's CPU recipe at ``DEFAULT_STEPS`` steps instead of
-   2000) on tiny Shakespeare, with a progress bar;
+   2000) on tiny Shakespeare (shipped with the package: no network needed), with
+   a progress bar, its loss curve and a picture of its inner statistics
+   (``stats.png``: update-to-data ratios, gradient norms, saturated GELU units);
 3. a sample of the text the GPT writes now;
 4. pictures of the computation graph of one GPT training step (an SVG, and a PNG whose
    text stays readable);
@@ -25,7 +27,7 @@ from engine.files import atomic_write_bytes
 from models.explore_cmd import example_explorer
 from models.graph_cmd import draw_model_graph
 from models.linreg_run import run_linreg
-from models.train import CHECKPOINT, LOSS_PLOT, METRICS, make_config, prepare_out_dir, train
+from models.train import CHECKPOINT, LOSS_PLOT, METRICS, STATS_PLOT, make_config, prepare_out_dir, train
 from models.trained import default_prompt
 
 DEFAULT_OUT = "stepgrad-demo"
@@ -56,9 +58,12 @@ def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: st
                           f"stepgrad train --model gpt)")
     config = make_config("gpt", data=data, out=str(out / "gpt"), steps=steps, lr=DEMO_LR, min_lr=DEMO_MIN_LR,
                          warmup_steps=min(DEMO_WARMUP, steps // 10), eval_interval=max(1, steps // 5),
-                         eval_iters=eval_iters)
+                         eval_iters=eval_iters, log_stats=True)
     result = train(config, echo=echo, overwrite=True)  # a new tour replaces the last one's run
+    echo(f"look inside the training: {result.out / STATS_PLOT} plots each parameter's update-to-data ratio, "
+         "its gradient norm and the share of saturated GELU units over the steps")
     files["the GPT's training and validation loss"] = result.out / LOSS_PLOT
+    files["inside the GPT's training: update-to-data ratios, gradient norms, saturation"] = result.out / STATS_PLOT
     files["one line per training step"] = result.out / METRICS
     files["the trained GPT (stepgrad sample --checkpoint ...)"] = result.out / CHECKPOINT
 

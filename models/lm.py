@@ -26,7 +26,12 @@ class LanguageModel(nn.Module):
 
     Subclasses set `self.config` (a dataclass with `vocab_size`) and define
     `forward` and `context_size` (how many past tokens a prediction can see).
+    `reads_contexts` says which batches it trains on: False, windows of consecutive
+    tokens (B, T) (Bigram, GPT); True, each position's own context (B, T, context)
+    (MLP; see `models.batches`).
     """
+
+    reads_contexts = False
 
     @property
     def context_size(self):

@@ -75,17 +75,72 @@ def plot_linreg(x: Sequence[float], y: Sequence[float], fits: Mapping[str, tuple
     _save(fig, path)
 
 
+def plot_training_stats(metrics: Sequence[Mapping], path: str | os.PathLike, title: str = "Training statistics",
+                        grad_clip: float = 0.0) -> None:
+    """Draw what ``--log-stats`` recorded (``models.train_stats``) over the steps; save to ``path``.
+
+    Three panels, one line per parameter or layer, smoothed like the loss
+    curve: log10 of the update-to-data ratio (``update_norm / param_norm``)
+    with the usual 1e-3 reference line; the gradient norms the optimizer
+    received (after clipping), with the total norm before clipping and the
+    clipping threshold; and the share of saturated units of every tanh and
+    GELU layer.  Records without statistics are skipped.
+    """
+    records = [r for r in metrics if isinstance(r.get("optim_stats"), list)]
+    steps = np.array([r["step"] for r in records], dtype=float)
+    fig = _figure((11, 10.5))
+    ratio_ax, grad_ax, sat_ax = fig.subplots(3, 1, sharex=True)
+    names = [row["name"] for row in records[0]["optim_stats"]] if records else []
+    colors = _spread(len(names))
+    for i, (name, color) in enumerate(zip(names, colors)):
+        ratio = _row_series(records, i, "ratio")
+        with np.errstate(divide="ignore"):
+            ratio_ax.plot(steps, smooth(np.log10(ratio)), color=color, linewidth=1.2, label=name)
+        grad_ax.plot(steps, smooth(_row_series(records, i, "grad_norm")), color=color, linewidth=1.2)
+    ratio_ax.axhline(-3, color="black", linestyle="--", linewidth=1.2, label="1e-3")
+    ratio_ax.set_ylabel("log10(update / data)")
+    ratio_ax.set_title(f"{title}\nupdate-to-data ratio per parameter (|update| / |parameter|)")
+    grad_steps, totals = _series(records, "grad_norm")
+    if len(totals):
+        grad_ax.plot(grad_steps, smooth(totals), color="black", linewidth=2, label="all parameters, before clipping")
+    if grad_clip > 0:
+        grad_ax.axhline(grad_clip, color="black", linestyle=":", linewidth=1.2, label=f"clipped to {grad_clip:g}")
+    grad_ax.set_yscale("log")
+    grad_ax.set_ylabel("gradient L2 norm")
+    grad_ax.set_title("gradient norm per parameter (colours as above), as the optimizer received it")
+    layers = list(dict.fromkeys(name for r in records for name in r.get("saturation") or {}))
+    for name, color in zip(layers, _spread(len(layers))):
+        share = np.array([100.0 * (r.get("saturation") or {}).get(name, np.nan) for r in records])
+        sat_ax.plot(steps, smooth(share), color=color, linewidth=1.5, label=name)
+    sat_ax.set_ylabel("saturated units (%)")
+    sat_ax.set_ylim(bottom=0)
+    sat_ax.set_title("saturated activations: tanh |out| > 0.97, GELU input < -3 (they pass ~no gradient)")
+    sat_ax.set_xlabel("step")
+    if not layers:
+        sat_ax.text(0.5, 0.5, "this model has no tanh or GELU layer", ha="center", va="center",
+                    transform=sat_ax.transAxes)
+    for ax in (ratio_ax, grad_ax, sat_ax):
+        ax.grid(True, which="major", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                      ncol=2 if len(ax.get_legend_handles_labels()[0]) > 16 else 1)
+    _save(fig, path)
+
+
 def smooth(values: Sequence[float], span: int | None = None) -> np.ndarray:
     """Bias-corrected exponential moving average (TensorBoard-style).
 
     ``span`` defaults to about 1/50 of the series, so the curve keeps its shape
-    at any run length.
+    at any run length.  Values that are not finite stay gaps and leave the
+    average alone.
     """
     values = np.asarray(values, dtype=float)
     span = span or max(1, len(values) // 50)
     decay = 1.0 - 2.0 / (span + 1)
-    out, average, weight = np.empty_like(values), 0.0, 0.0
+    out, average, weight = np.full_like(values, np.nan), 0.0, 0.0
     for i, value in enumerate(values):
+        if not math.isfinite(value):
+            continue
         average = decay * average + (1.0 - decay) * value
         weight = decay * weight + (1.0 - decay)
         out[i] = average / weight
@@ -108,6 +163,24 @@ def _series(metrics: Sequence[Mapping], key: str) -> tuple[np.ndarray, np.ndarra
              if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
     steps = np.array([s for s, _ in pairs], dtype=float)
     return steps, np.array([v for _, v in pairs], dtype=float)
+
+
+def _row_series(records: Sequence[Mapping], index: int, key: str) -> np.ndarray:
+    """One parameter's ``key`` from each record's ``optim_stats`` (nan where it is missing)."""
+    values = []
+    for record in records:
+        rows = record["optim_stats"]
+        value = rows[index].get(key) if index < len(rows) else None
+        values.append(value if isinstance(value, (int, float)) else np.nan)
+    return np.array(values, dtype=float)
+
+
+def _spread(n: int) -> list:
+    """``n`` distinguishable colours, in order (first layers dark, last ones light)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"] if n > 10 else colormaps["tab10"]
+    return [cmap(i / max(1, n - 1) * 0.9) if n > 10 else cmap(i) for i in range(n)]
 
 
 def _subtitle(title: str, metrics: Sequence[Mapping]) -> str:

@@ -88,7 +88,8 @@ def training_estimate(config, model_config, data_bytes: int) -> Estimate:
     if config.optimizer in ("adam", "adamw"):
         settings["betas"] = tuple(config.betas)
     step_bytes, state_bytes = optimizer_bytes(config.optimizer, **settings)
-    activations = FLOAT_BYTES * model_config.activation_numbers(config.batch_size, config.block_size)
+    positions = config.seq_len or config.block_size  # per sequence: the MLP predicts seq_len, the others block_size
+    activations = FLOAT_BYTES * model_config.activation_numbers(config.batch_size, positions)
     total = (DATA_BYTES_PER_CHARACTER * data_bytes + parameters * (2 * FLOAT_BYTES + step_bytes)
              + max(activations, parameters * state_bytes))
     return Estimate(parameters, total)

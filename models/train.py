@@ -8,21 +8,27 @@ The jobs around the loop have their own modules:
 
 - ``models.train_config``: the settings (``TrainConfig``, defaults, checks, resume);
 - ``models.run_state``: what ``checkpoint.safetensors`` holds, saving and restoring a run;
-- ``models.train_report``: the lines the run prints and ``loss.png``;
+- ``models.batches``: the batches each model reads;
+- ``models.evaluation``: the validation loss, sampled or over the whole split;
+- ``models.train_stats``: what ``--log-stats`` records;
+- ``models.train_report``: the lines the run prints, ``loss.png`` and ``stats.png``;
 - ``models.interrupt``: Ctrl-C or SIGTERM finishes the step, saves, then stops;
 - ``models.run_folder``: the output folder, locked while the run lasts.
 
 The output directory gets ``metrics.jsonl`` (one line per step: ``step``,
-``loss``, ``lr``, ``ms`` and ``val_loss`` on eval steps), a checkpoint at
-every eval, at the end and on Ctrl-C (written atomically; ``resume=True``
-continues the run with exactly the losses an uninterrupted run would have
-had), and ``loss.png`` when the run ends.
+``loss``, ``lr``, ``ms``, and on eval steps ``val_loss`` and ``val_kind``),
+a checkpoint at every eval, at the end and on Ctrl-C (written atomically;
+``resume=True`` continues the run with exactly the losses an uninterrupted run
+would have had), and ``loss.png`` (with ``--log-stats`` also ``stats.png``)
+when the run ends.  Every evaluation scores ``eval_iters`` random validation
+batches, except the last one of the run, which by default scores the whole
+validation split (``final_eval``).
 
 Three random streams keep a run reproducible: the engine's generator
 (``manual_seed(seed)``: initial weights, dropout), the training-batch
 generator and a separate evaluation generator.  Evaluation always scores the
-same ``eval_iters`` validation batches and never touches the other two streams,
-so when and how often a run evaluates does not change its training losses.
+same validation text and never touches the other two streams, so when and how
+often a run evaluates does not change its training losses.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import hashlib
 import math
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -38,10 +45,12 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from engine import manual_seed, nn, no_grad
+from engine import manual_seed, nn
+from models.batches import draw_batch
 from models.checkpoint import CheckpointError, check_compatible, open_checkpoint
 from models.checkpoint_meaning import check_finite, checked_model
-from models.data import MAX_DATA_BYTES, CharDataset, DataError, load_text
+from models.data import MAX_DATA_BYTES, CharDataset, DataError, is_word_list, load_text
+from models.evaluation import FULL, SAMPLED, full_val_loss, sampled_val_loss
 from models.init_from import InitSource, load_source
 from models.interrupt import DeferredInterrupt, TrainingInterrupted
 from models.metrics import MetricsWriter
@@ -52,14 +61,15 @@ from models.sizes import check_checkpoint_fits, check_fits, training_estimate
 from models.tokenizer import CharTokenizer, TokenizerError
 from models.train_config import (CHECKPOINT, MODEL_FIELDS, TrainConfig, TrainError, check_config, make_config,
                                  make_optimizer, model_config_for, saved_config)
-from models.train_report import (DIVERGENCE_FACTOR, LOSS_PLOT, METRICS, describe, divergence_message, echo_line,
-                                  plot_run, postfix)
+from models.train_report import (DIVERGENCE_FACTOR, LOSS_PLOT, METRICS, STATS_PLOT, describe, divergence_message,
+                                  done_line, echo_line, plot_run, postfix)
+from models.train_stats import SaturationMonitor, step_stats
 from optim import clip_grad_norm_
 from optim.lr_scheduler import WarmupCosineLR
 
 __all__ = [
     "train", "evaluate", "prepare_out_dir", "claim_out_dir", "TrainResult", "TrainConfig", "TrainError",
-    "make_config", "TrainingInterrupted", "CHECKPOINT", "METRICS", "LOSS_PLOT",
+    "make_config", "TrainingInterrupted", "CHECKPOINT", "METRICS", "LOSS_PLOT", "STATS_PLOT",
 ]
 
 
@@ -72,6 +82,7 @@ class TrainResult:
     step: int  # steps completed
     loss: float | None  # training loss of the last step run now (None if none ran)
     val_loss: float | None  # the last evaluation, if any
+    val_kind: str | None  # "full" (the whole validation split) or "sampled" (eval_iters batches)
     out: Path
     ms_per_step: float | None  # median over the steps run now
 
@@ -96,7 +107,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     echo = echo or echo_line
     check_config(config)
     with locked_out_dir(config.out) as out:
-        stale = remove_stale_temporaries(out, (CHECKPOINT, METRICS, LOSS_PLOT))
+        stale = remove_stale_temporaries(out, (CHECKPOINT, METRICS, LOSS_PLOT, STATS_PLOT))
         if stale:
             echo(f"note: removed {len(stale)} temporary file(s) an interrupted run left in {out}: {', '.join(stale)}")
         return _train_in(out, config, resume, progress, echo, overwrite, max_data_bytes)
@@ -118,14 +129,19 @@ def _train_in(out: Path, config: TrainConfig, resume: bool, progress: bool, echo
         check_same_text(opened.meta, data_sha256, config, checkpoint)
         _, model_config, tokenizer = checked_model(opened)
         _check_sizes_agree(config, model_config, checkpoint)
-    else:
-        tokenizer = source.tokenizer if source else CharTokenizer.from_text(text)
-        model_config = _model_config(config, tokenizer.vocab_size, source)
+    else:  # None: a new run's vocabulary is the text's characters (a word list's and its newline)
+        tokenizer = source.tokenizer if source else None
+    word_list = is_word_list(text) if config.word_list is None else config.word_list
     try:
-        dataset = CharDataset(text, config.val_fraction, tokenizer, source=config.data)
+        dataset = CharDataset(text, config.val_fraction, tokenizer, source=config.data, word_list=word_list)
     except TokenizerError as error:
         raise DataError(f"{config.data} does not fit the checkpoint's vocabulary: {error}") from None
+    tokenizer = dataset.tokenizer
     dataset.check_block_size(config.block_size)
+    if config.model == "mlp":
+        dataset.check_seq_len(config.seq_len)
+    if not opened:
+        model_config = _model_config(config, tokenizer, source)
 
     # ---- initialise: model, optimizer, random streams (or restore them all), learning-rate schedule
     estimate = training_estimate(config, model_config, len(text) + (opened.data_size if opened else 0))
@@ -146,7 +162,7 @@ def _train_in(out: Path, config: TrainConfig, resume: bool, progress: bool, echo
         del tensors  # the file's bytes; the model and optimizer hold copies
     if step >= config.steps:
         echo(f"{checkpoint} is at step {step} already; pass a larger --steps to train on")
-        return TrainResult(model, tokenizer, step, None, None, out, None)
+        return TrainResult(model, tokenizer, step, None, None, None, out, None)
     scheduler = WarmupCosineLR(optimizer, config.warmup_steps, decay_steps=config.steps, min_lr=config.min_lr,
                                last_epoch=step - 1)  # the lr of this step; a resumed run goes on where it was
 
@@ -161,27 +177,27 @@ def _train_in(out: Path, config: TrainConfig, resume: bool, progress: bool, echo
     if metrics.repair_note:
         echo(f"note: {metrics.repair_note}")
     optimizer.track_stats = config.log_stats
+    monitor = SaturationMonitor(model) if config.log_stats else nullcontext()  # hooks only with --log-stats
     bar = tqdm(total=config.steps, initial=step, unit="step", file=sys.stderr, dynamic_ncols=True,
                disable=not progress, desc=config.model)
-    loss_value = val_loss = None
+    loss_value = val_loss = val_kind = None
     step_ms: list[float] = []
     diverged_above = DIVERGENCE_FACTOR * max(math.log(tokenizer.vocab_size), 1.0)  # ln V: a uniform guess
     # a diverging run is caught by the finite-loss check, with one clear message, not numpy warnings
-    with metrics, bar, DeferredInterrupt() as interrupt, np.errstate(invalid="ignore", over="ignore",
-                                                                    divide="ignore"):
+    with metrics, bar, monitor, DeferredInterrupt() as interrupt, np.errstate(invalid="ignore", over="ignore",
+                                                                             divide="ignore"):
         while step < config.steps:  # done? stop
             # ---- one step: the loss, its gradient, the update
             start = time.perf_counter()
             lr = scheduler.get_last_lr()[0]
-            x, y = dataset.get_batch("train", config.batch_size, config.block_size, batch_rng)  # (B, T), (B, T)
+            x, y = draw_batch(model, dataset, "train", config, batch_rng)  # (B, T) or MLP (B, T, context), (B, T)
             logits, loss = model(x, y)  # (B, T, vocab), ()
             loss_value = loss.item()
             if not math.isfinite(loss_value) or loss_value > diverged_above:
                 raise TrainError(divergence_message(config, step + 1, loss_value, lr, tokenizer.vocab_size))
             optimizer.zero_grad()
             loss.backward()  # gradient
-            if config.grad_clip > 0:
-                clip_grad_norm_(model.parameters(), config.grad_clip)
+            grad_norm = clip_grad_norm_(model.parameters(), config.grad_clip) if config.grad_clip > 0 else None
             optimizer.step()  # update
             scheduler.step()  # the next step's learning rate
             del logits, loss  # free this step's graph before the next one is built
@@ -193,49 +209,42 @@ def _train_in(out: Path, config: TrainConfig, resume: bool, progress: bool, echo
             # ---- evaluate, log, save
             evaluating = config.eval_interval > 0 and (step % config.eval_interval == 0
                                                        or step == config.steps)
-            step_val = evaluate(model, dataset, config) if evaluating else None
+            extra = step_stats(optimizer, monitor, grad_norm) if config.log_stats else {}
             if evaluating:
-                val_loss = step_val
-                echo(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}")
-            extra = {"optim_stats": optimizer.last_step_stats()} if config.log_stats else {}
-            metrics.write(step, loss_value, lr, step_ms[-1], step_val, **extra)
+                val_kind = FULL if step == config.steps and config.final_eval == FULL else SAMPLED
+                val_loss = evaluate(model, dataset, config, val_kind)
+                extra["val_kind"] = val_kind
+                echo(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}"
+                     + (" (whole validation split)" if val_kind == FULL else ""))
+            metrics.write(step, loss_value, lr, step_ms[-1], val_loss if evaluating else None, **extra)
             if evaluating or interrupt.requested or step == config.steps:
                 save()  # inside DeferredInterrupt: a signal now waits for the write to finish
             if interrupt.requested and step < config.steps:
                 plot_run(out, config)
                 raise TrainingInterrupted(step, out, interrupt.signum)
     plot_run(out, config)
-    echo(f"done: step {step}, train loss {loss_value:.4f}"
-         + (f", val loss {val_loss:.4f}" if val_loss is not None else "")
-         + f", {np.median(step_ms):.1f} ms/step; wrote {checkpoint.name}, {METRICS} and {LOSS_PLOT} in {out}")
-    return TrainResult(model, tokenizer, step, loss_value, val_loss, out, float(np.median(step_ms)))
+    echo(done_line(config, step, loss_value, val_loss, val_kind, float(np.median(step_ms)), out))
+    return TrainResult(model, tokenizer, step, loss_value, val_loss, val_kind, out, float(np.median(step_ms)))
 
 
-def evaluate(model: nn.Module, dataset: CharDataset, config: TrainConfig) -> float:
-    """Mean loss over ``config.eval_iters`` fixed validation batches, in eval mode and without a graph.
+def evaluate(model: nn.Module, dataset: CharDataset, config: TrainConfig, kind: str = SAMPLED) -> float:
+    """The validation loss: ``"sampled"`` (``eval_iters`` fixed random batches) or ``"full"`` (the whole split).
 
-    The batches come from their own generator, re-seeded on every call, so
-    every evaluation of a run scores the same text.
+    See ``models.evaluation``.  Runs in eval mode without a graph; the model's
+    mode is restored afterwards.
     """
-    rng = np.random.default_rng([config.seed, 2])
-    model.eval()
-    total = 0.0
-    with no_grad():
-        for _ in range(config.eval_iters):
-            x, y = dataset.get_batch("val", config.batch_size, config.block_size, rng)  # (B, T), (B, T)
-            total += model(x, y)[1].item()
-    model.train()
-    return total / config.eval_iters
+    return full_val_loss(model, dataset, config) if kind == FULL else sampled_val_loss(model, dataset, config)
 
 
-def _model_config(config: TrainConfig, vocab_size: int, source: InitSource | None):
+def _model_config(config: TrainConfig, tokenizer: CharTokenizer, source: InitSource | None):
     """A new run's model config: the --init-from model's (with this run's dropout), else one from the run's
-    size fields."""
+    size fields (an MLP pads with the newline, makemore's '.')."""
     spec = MODELS[config.model]
     if source:
         keep_dropout = config.dropout is None or "dropout" not in spec.config_fields()
         return source.model.config if keep_dropout else replace(source.model.config, dropout=config.dropout)
-    return model_config_for(config, vocab_size)
+    newline = int(tokenizer.encode("\n")[0]) if "\n" in tokenizer.chars else None
+    return model_config_for(config, tokenizer.vocab_size, pad_id=newline)
 
 
 def _check_sizes_agree(config: TrainConfig, model_config, path: Path) -> None:
@@ -256,7 +265,7 @@ def claim_out_dir(out: Path, overwrite: bool) -> None:
     if not overwrite:
         raise TrainError(f"{out} holds another run's {CHECKPOINT}; continue that run with --resume, replace it "
                          f"with --overwrite, or choose another --out")
-    for name in (CHECKPOINT, METRICS, LOSS_PLOT):
+    for name in (CHECKPOINT, METRICS, LOSS_PLOT, STATS_PLOT):
         (out / name).unlink(missing_ok=True)
 
 

@@ -32,8 +32,8 @@ MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "n_hidden", "dropout")
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "bigram": dict(steps=3000, batch_size=64, block_size=32, lr=1e-1, min_lr=1e-2, warmup_steps=100,
                    weight_decay=0.1, eval_interval=500, eval_iters=100),
-    "mlp": dict(steps=3000, batch_size=64, block_size=16, n_embd=24, n_hidden=200, lr=1e-2, min_lr=1e-3,
-                warmup_steps=100, weight_decay=0.1, eval_interval=500, eval_iters=50),
+    "mlp": dict(steps=3000, batch_size=64, seq_len=16, block_size=16, n_embd=24, n_hidden=200, lr=1e-2,
+                min_lr=1e-3, warmup_steps=100, weight_decay=0.1, eval_interval=500, eval_iters=50),
     "gpt": {key: getattr(GPT_RECIPE, key) for key in (
         "steps", "batch_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "lr", "min_lr",
         "warmup_steps", "weight_decay", "eval_interval", "eval_iters")},
@@ -41,7 +41,10 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 
 #: Settings a resumed run may change; everything else comes from the checkpoint.  ``data`` may name
 #: another file only if it holds the same text (its sha256 is checked).
-RESUMABLE_CHANGES = ("steps", "eval_interval", "eval_iters", "log_stats", "data")
+RESUMABLE_CHANGES = ("steps", "eval_interval", "eval_iters", "final_eval", "log_stats", "data")
+
+#: What the last evaluation of a run scores: the whole validation split, or eval_iters random batches.
+FINAL_EVALS = ("full", "sampled")
 
 #: The rule of each number setting: the command line's (``models.rules``), also applied to a saved run's.
 FIELD_RULES: dict[str, Rule] = {
@@ -64,6 +67,13 @@ class TrainConfig:
     The defaults are the GPT recipe's (``models.recipe``).  Model-size fields a
     model does not use (``n_layer`` for a bigram) stay None.  Build one with
     ``make_config`` to get the per-model defaults.
+
+    ``block_size`` is the context: the characters one prediction can see (GPT,
+    MLP); Bigram and GPT train on windows of that many characters.  The MLP
+    trains on rows of ``seq_len`` consecutive characters, each with its own
+    context.  ``word_list`` says whether every line of the data is a word of
+    its own (None: decided from the text, ``models.data.is_word_list``).
+    ``final_eval`` is the kind of the run's last evaluation (``FINAL_EVALS``).
     """
 
     model: str = "gpt"
@@ -73,6 +83,7 @@ class TrainConfig:
     seed: int = 1337
     batch_size: int = GPT_RECIPE.batch_size
     block_size: int = GPT_RECIPE.block_size
+    seq_len: int | None = None
     n_layer: int | None = None
     n_head: int | None = None
     n_embd: int | None = None
@@ -88,6 +99,8 @@ class TrainConfig:
     eval_iters: int = GPT_RECIPE.eval_iters
     betas: tuple[float, float] = GPT_RECIPE.betas
     val_fraction: float = GPT_RECIPE.val_fraction
+    word_list: bool | None = None
+    final_eval: str = "full"
     log_stats: bool = False
     init_from: str | None = None  # a checkpoint whose weights (and sizes, vocabulary) start the run
 
@@ -151,13 +164,21 @@ def check_config(config: TrainConfig) -> None:
         raise TrainError(f"--n-embd {config.n_embd} must be a multiple of --n-head {config.n_head}")
     if config.eval_interval and config.val_fraction == 0:
         raise TrainError("evaluating (--eval-interval) needs a validation split, and val_fraction is 0")
+    if config.model == "mlp" and not POSITIVE_INT.holds(config.seq_len):
+        raise TrainError(f"--seq-len {config.seq_len!r} is not {POSITIVE_INT.text}")
+    if config.model != "mlp" and config.seq_len is not None:
+        raise TrainError(f"--seq-len does not apply to the {config.model} model (its sequences are --block-size long)")
+    if config.word_list not in (None, True, False):
+        raise TrainError(f"word_list {config.word_list!r} is not true, false or unset")
+    if config.final_eval not in FINAL_EVALS:
+        raise TrainError(f"--final-eval must be one of {', '.join(FINAL_EVALS)}, not {config.final_eval!r}")
 
 
 def config_from_checkpoint(out: str | Path, **given: Any) -> TrainConfig:
     """The config of the run saved in ``out``, for ``--resume``.
 
     ``given`` holds the command line's flags (None: not given).  ``steps``,
-    ``eval_interval``, ``eval_iters``, ``log_stats`` and ``data`` (a file with
+    ``eval_interval``, ``eval_iters``, ``final_eval``, ``log_stats`` and ``data`` (a file with
     the same text) may change; any other flag must match the saved run, else
     ``TrainError`` names it.  Only the checkpoint's header is read; the saved
     settings must follow the command line's rules (``CheckpointError`` if not).
@@ -190,11 +211,13 @@ def saved_config(meta: dict, path: Path) -> TrainConfig:
     """
     stored = meta.get("train_config")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    if not isinstance(stored, dict) or not set(stored) <= known or meta.get("kind") not in MODELS:
+    kind = meta.get("kind")
+    if not isinstance(stored, dict) or not set(stored) <= known or kind not in MODELS:
         raise CheckpointError(f"{path} is not a stepgrad training checkpoint (no usable train config)")
-    config = TrainConfig(**stored)
-    if config.model != meta["kind"]:
-        raise CheckpointError(f"{path} holds a {meta['kind']} model but the settings of a {config.model} run")
+    newer = {key: value for key, value in MODEL_DEFAULTS[kind].items() if key not in stored}  # settings it predates
+    config = TrainConfig(**{**newer, **stored})
+    if config.model != kind:
+        raise CheckpointError(f"{path} holds a {kind} model but the settings of a {config.model} run")
     try:
         check_config(config)
     except TrainError as error:
@@ -202,11 +225,17 @@ def saved_config(meta: dict, path: Path) -> TrainConfig:
     return config
 
 
-def model_config_for(config: TrainConfig, vocab_size: int):
-    """The model's config dataclass (e.g. ``GPTConfig``) from a run's size fields and the vocabulary size."""
+def model_config_for(config: TrainConfig, vocab_size: int, pad_id: int | None = None):
+    """The model's config dataclass (e.g. ``GPTConfig``) from a run's size fields and the vocabulary size.
+
+    ``pad_id`` goes to a model that pads before the start of a text (the MLP):
+    the run passes its newline, makemore's '.'.
+    """
     spec = MODELS[config.model]
     sizes = {key: getattr(config, key) for key in spec.config_fields()
              if hasattr(config, key) and getattr(config, key) is not None}
+    if "pad_id" in spec.config_fields():
+        sizes["pad_id"] = pad_id
     return spec.config_cls(vocab_size=vocab_size, **sizes)
 
 

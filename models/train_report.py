@@ -1,4 +1,5 @@
-"""What a training run tells the user: its opening line, the progress bar's fields, why it stopped, ``loss.png``."""
+"""What a training run tells the user: its opening and closing lines, the progress bar's fields,
+why it stopped, ``loss.png`` and (with ``--log-stats``) ``stats.png``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from tqdm import tqdm
 
 from models.data import CharDataset
 from models.metrics import read_metrics
-from models.plots import plot_loss_curve
+from models.plots import plot_loss_curve, plot_training_stats
 from models.sizes import Estimate
-from models.train_config import TrainConfig
+from models.train_config import CHECKPOINT, TrainConfig
 
 METRICS = "metrics.jsonl"
 LOSS_PLOT = "loss.png"
 DIVERGENCE_FACTOR = 10.0  # a loss this many times ln(vocabulary size), a uniform guess's, has diverged
+STATS_PLOT = "stats.png"
+VAL_KINDS = {"full": "whole validation split", "sampled": "sampled batches"}
 
 
 def echo_line(line: str) -> None:
@@ -30,9 +33,12 @@ def describe(config: TrainConfig, dataset: CharDataset, resume: bool, step: int,
     action = f"resuming at step {step} of {config.steps}" if resume else f"{config.steps} steps"
     if config.init_from and not resume:
         action += f" from the weights of {config.init_from}"
-    return (f"training {config.model} ({estimate.describe()}) on {config.data}: "
+    words = f" (a word list: {len(dataset.starts):,} words, one per line)" if dataset.word_list else ""
+    batch = (f"batch {config.batch_size} x {config.seq_len}, context {config.block_size}" if config.model == "mlp"
+             else f"batch {config.batch_size} x {config.block_size}")
+    return (f"training {config.model} ({estimate.describe()}) on {config.data}{words}: "
             f"{len(dataset.train):,} train / {len(dataset.val):,} val characters, vocabulary "
-            f"{dataset.tokenizer.vocab_size}; {action}, batch {config.batch_size} x {config.block_size}, "
+            f"{dataset.tokenizer.vocab_size}; {action}, {batch}, "
             f"{config.optimizer} lr {config.lr:g} -> {config.min_lr:g}")
 
 
@@ -51,6 +57,15 @@ def divergence_message(config: TrainConfig, step: int, loss: float, lr: float, v
             f"(--overwrite) with {', or '.join(tries)}")
 
 
+def done_line(config: TrainConfig, step: int, loss: float, val_loss: float | None, val_kind: str | None,
+              ms_per_step: float, out: Path) -> str:
+    """The closing line: the last losses (and which kind of validation loss), speed and the files written."""
+    val = f", val loss {val_loss:.4f} ({VAL_KINDS[val_kind]})" if val_loss is not None else ""
+    stats = f", {STATS_PLOT}" if config.log_stats else ""
+    return (f"done: step {step}, train loss {loss:.4f}{val}, {ms_per_step:.1f} ms/step; "
+            f"wrote {CHECKPOINT}, {METRICS}, {LOSS_PLOT}{stats} in {out}")
+
+
 def postfix(loss: float, lr: float, val_loss: float | None) -> dict[str, str]:
     """The progress bar's fields: the last loss, the learning rate and the last validation loss."""
     fields = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}"}
@@ -60,7 +75,13 @@ def postfix(loss: float, lr: float, val_loss: float | None) -> dict[str, str]:
 
 
 def plot_run(out: Path, config: TrainConfig) -> None:
-    """Draw ``loss.png`` from the whole metrics file (earlier runs of a resumed run included)."""
+    """Draw ``loss.png`` (and with ``--log-stats`` ``stats.png``) from the whole metrics file.
+
+    The whole file: the earlier parts of a resumed run are included.
+    """
     records = read_metrics(out / METRICS) if (out / METRICS).exists() else []
+    title = f"{config.model} on {Path(config.data).name}"
     if records:
-        plot_loss_curve(records, out / LOSS_PLOT, title=f"{config.model} on {Path(config.data).name}")
+        plot_loss_curve(records, out / LOSS_PLOT, title=title)
+    if config.log_stats and any("optim_stats" in record for record in records):
+        plot_training_stats(records, out / STATS_PLOT, title=title, grad_clip=config.grad_clip)

@@ -415,7 +415,7 @@ def test_demo_trains_on_shakespeare_offline_and_lists_what_it_wrote(tmp_path, of
     assert "on shakespeare: 1,003,854 train / 111,540 val characters, vocabulary 65" in proc.stdout
     assert "sgd (1000 steps)" in proc.stdout and "least squares" in proc.stdout
     summary = proc.stdout[proc.stdout.index("== done in"):]
-    for name in ("linreg/linreg.png", "linreg/loss.png", "linreg/backprop.html", "gpt/loss.png",
+    for name in ("linreg/linreg.png", "linreg/loss.png", "linreg/backprop.html", "gpt/loss.png", "gpt/stats.png",
                  "gpt/metrics.jsonl", "gpt/checkpoint.safetensors", "gpt/sample.txt", "gpt-graph.svg",
                  "gpt-graph.png"):
         assert (tmp_path / "tour" / name).stat().st_size > 0, name

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine import Tensor, manual_seed, no_grad
-from models import (GPT, MODELS, Bigram, BigramConfig, GPTConfig, LinearRegression, MLPConfig, build_model,
+from models import (GPT, MLP, MODELS, Bigram, BigramConfig, GPTConfig, LinearRegression, MLPConfig, build_model,
                     least_squares, make_data)
 from models.sampling import sample_next
 from optim import AdamW
@@ -231,7 +231,7 @@ def test_registry_builds_models_from_config_dicts():
     assert set(MODELS) == {"bigram", "mlp", "gpt"}
     model = build_model("gpt", {"vocab_size": 5, "n_layer": 1, "n_embd": 8, "n_head": 2, "block_size": 4})
     assert isinstance(model, GPT) and model.config == GPTConfig(5, 4, 1, 2, 8)
-    assert MODELS["mlp"].config_fields() == ["vocab_size", "block_size", "n_embd", "n_hidden"]
+    assert MODELS["mlp"].config_fields() == ["vocab_size", "block_size", "n_embd", "n_hidden", "pad_id"]
     with pytest.raises(ValueError, match="unknown model"):
         build_model("rnn", {"vocab_size": 5})
     with pytest.raises(ValueError, match="n_layers"):
@@ -268,6 +268,26 @@ def test_mlp_sees_block_size_tokens_padded_with_a_dedicated_token():
     h = np.tanh(model.hidden.weight.data @ emb + model.hidden.bias.data)
     np.testing.assert_allclose(logits.data[0, 0], model.lm_head.weight.data @ h + model.lm_head.bias.data,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_reads_contexts_as_the_windows_of_a_text():
+    model = make_lm("mlp")                                            # block_size 3, its own pad token
+    idx = tokens((2, 5))
+    padded = np.concatenate([np.full((2, 2), model.pad_id), idx], axis=1)  # (2, 7)
+    contexts = np.stack([padded[:, t:t + 3] for t in range(5)], axis=1)    # (2, 5, 3)
+    np.testing.assert_array_equal(model.contexts(idx), contexts)
+    np.testing.assert_array_equal(model(contexts)[0].data, model(idx)[0].data)
+    with pytest.raises(ValueError, match=r"shape \(B, T, 3\)"):
+        model(contexts[:, :, :2])
+
+
+def test_mlp_pads_with_the_given_token_and_has_no_row_of_its_own_then():
+    model = build_model("mlp", MLPConfig(vocab_size=VOCAB, block_size=3, n_embd=4, n_hidden=8, pad_id=0))
+    assert model.wte.weight.shape == (VOCAB, 4) and model.pad_id == 0
+    idx = tokens((1, 4))
+    np.testing.assert_array_equal(model.contexts(idx)[0, 0], [0, 0, idx[0, 0]])
+    with pytest.raises(ValueError, match="pad_id"):
+        MLP(MLPConfig(vocab_size=VOCAB, pad_id=VOCAB))
 
 
 # ----------------------------------------------------------------- GPT specifics

@@ -7,7 +7,7 @@ import signal
 import numpy as np
 import pytest
 
-from engine import no_grad
+from engine import manual_seed, nn, no_grad
 from models import train as train_mod
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.data import CharDataset
@@ -98,12 +98,13 @@ def test_metrics_have_one_record_per_step_and_val_loss_on_eval_steps(tmp_path, c
     result = run(config)
     records = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert [r["step"] for r in records] == list(range(1, 8))
-    assert [r["step"] for r in records if "val_loss" in r] == [3, 6, 7]
+    assert [(r["step"], r.get("val_kind")) for r in records if "val_loss" in r] == [
+        (3, "sampled"), (6, "sampled"), (7, "full")]  # the last evaluation scores the whole split
     for r in records:
-        assert set(r) - {"val_loss"} == {"step", "loss", "lr", "ms"}
+        assert set(r) - {"val_loss", "val_kind"} == {"step", "loss", "lr", "ms"}
         assert math.isfinite(r["loss"]) and r["ms"] > 0
         assert r["lr"] == nanogpt_lr(r["step"] - 1, config)
-    assert records[-1]["val_loss"] == result.val_loss
+    assert records[-1]["val_loss"] == result.val_loss and result.val_kind == "full"
     assert records[0]["loss"] == pytest.approx(math.log(result.tokenizer.vocab_size), rel=1e-6)  # zero table
     assert (tmp_path / "run" / "loss.png").stat().st_size > 0
     assert load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")[1]["step"] == 7
@@ -211,12 +212,66 @@ def test_grad_clip_zero_switches_clipping_off(tmp_path, corpus, monkeypatch):
     assert calls == [0.5, 0.5]
 
 
-def test_log_stats_records_the_optimizer_step_per_parameter(tmp_path, corpus):
-    run(make_config("mlp", data=corpus, out=str(tmp_path), steps=2, log_stats=True, n_embd=4, n_hidden=8))
-    stats = read_metrics(tmp_path / "metrics.jsonl")[-1]["optim_stats"]
+def test_log_stats_records_the_step_and_draws_stats_png(tmp_path, corpus):
+    run(make_config("mlp", data=corpus, out=str(tmp_path), steps=2, log_stats=True, n_embd=4, n_hidden=8,
+                    grad_clip=1e-3))
+    record = read_metrics(tmp_path / "metrics.jsonl")[-1]
+    stats = record["optim_stats"]
     assert [row["name"] for row in stats] == ["wte.weight", "hidden.weight", "lm_head.weight",
                                               "hidden.bias", "lm_head.bias"]
     assert all(row["update_norm"] > 0 for row in stats)
+    clipped = math.sqrt(sum(row["grad_norm"] ** 2 for row in stats))
+    assert clipped == pytest.approx(1e-3, rel=1e-3) and record["grad_norm"] > 1e-2  # the norm before clipping
+    assert list(record["saturation"]) == ["tanh"] and 0 <= record["saturation"]["tanh"] <= 1
+    assert (tmp_path / "stats.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_mlp_trains_on_word_lists_as_makemore_does(tmp_path):
+    words = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn"] * 6
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(words) + "\n", encoding="utf-8")
+    lines = []
+    config = make_config("mlp", data=str(path), out=str(tmp_path / "run"), steps=1, batch_size=5, seq_len=4,
+                         block_size=3, n_embd=4, n_hidden=8, eval_interval=0)
+    result = train(config, progress=False, echo=lines.append)
+    assert "(a word list: 60 words, one per line)" in lines[0] and "batch 5 x 4, context 3" in lines[0]
+    newline = result.tokenizer.encode("\n")[0]
+    assert result.model.pad_id == newline and result.model.wte.weight.shape[0] == result.tokenizer.vocab_size
+    # the first step's loss is that of the batch drawn from the word list, each character with its context
+    manual_seed(config.seed)
+    model = build_model("mlp", model_config_for(config, result.tokenizer.vocab_size, pad_id=newline))
+    dataset = CharDataset(path.read_text(), config.val_fraction, result.tokenizer, word_list=True)
+    x, y = dataset.get_context_batch("train", 5, 4, 3, newline, np.random.default_rng([config.seed, 1]))
+    assert losses(tmp_path / "run")[0] == model(x, y)[1].item()
+
+
+def test_seq_len_is_the_mlps_and_word_lists_can_be_forced(tmp_path):
+    with pytest.raises(TrainError, match="--seq-len does not apply to the gpt model"):
+        make_config("gpt", seq_len=8)
+    path = tmp_path / "lines.txt"
+    path.write_text("to be or not to be\nthat is the question\n" * 30, encoding="utf-8")
+    for word_list, said in ((None, False), (True, True)):  # lines with spaces: a text, unless forced
+        lines = []
+        train(make_config("bigram", data=str(path), out=str(tmp_path / str(word_list)), steps=1, block_size=8,
+                          word_list=word_list, eval_interval=0), progress=False, echo=lines.append)
+        assert ("(a word list: 60 words" in lines[0]) is said
+
+
+def test_saturation_is_measured_on_the_training_forward_pass(tmp_path, corpus):
+    result = run(make_config("gpt", data=corpus, out=str(tmp_path), steps=1, log_stats=True, **TINY_GPT))
+    record = read_metrics(tmp_path / "metrics.jsonl")[-1]
+    assert list(record["saturation"]) == ["transformer.h.0.mlp.gelu"]
+    assert not any(m._forward_hooks for m in result.model.modules())  # the hooks are gone after the run
+
+
+def test_without_log_stats_nothing_is_hooked_or_recorded(tmp_path, corpus, monkeypatch):
+    hooked = []
+    monkeypatch.setattr(nn.Module, "register_forward_hook", lambda self, hook: hooked.append(self))
+    run(make_config("gpt", data=corpus, out=str(tmp_path), steps=2, **TINY_GPT))
+    assert hooked == []
+    assert all(set(r) <= {"step", "loss", "lr", "ms", "val_loss", "val_kind"}
+               for r in read_metrics(tmp_path / "metrics.jsonl"))
+    assert not (tmp_path / "stats.png").exists()
 
 
 @pytest.mark.filterwarnings("error")
