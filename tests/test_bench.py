@@ -216,6 +216,32 @@ def test_lockstep_engine_and_torch_take_the_same_steps(tmp_path, capsys):
     assert abs(ours - theirs) < 1e-4
 
 
+def word_list(n_words, seed=0):
+    """Made-up names: two to four syllables each, one per line."""
+    rng = np.random.default_rng(seed)
+    syllables = ["ka", "li", "mo", "ra", "ne", "so", "ta", "vi", "el", "an", "jo", "ur"]
+    return "".join("".join(rng.choice(syllables, rng.integers(2, 5))) + "\n" for _ in range(n_words))
+
+
+def test_mlp_lockstep_agrees_with_the_lectures_pytorch_mlp_to_four_decimals():
+    torch = pytest.importorskip("torch")
+    from bench.lockstep import makemore_split, run_mlp
+    from models.data import CharDataset
+    ds = CharDataset.from_words(*makemore_split(word_list(2000)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: as bench.lockstep runs them
+    try:
+        losses, final = run_mlp(torch, ds, steps=300, seed=0, report=lambda line: None)
+    finally:
+        torch.set_num_threads(threads)
+    ours, theirs = np.array(losses).T
+    assert ours[0] == pytest.approx(np.log(ds.tokenizer.vocab_size), abs=0.05)  # makemore's init
+    assert ours[-1] < ours[0] - 0.5  # it learned
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=5e-5)  # every one of the 300 steps, to four decimals
+    for split in ("train", "dev"):
+        assert final[split][0] == pytest.approx(final[split][1], abs=5e-5), split
+
+
 def test_op_breakdown_times_each_kind_and_puts_the_op_rules_back():
     from bench import gpt_case, op_breakdown
     from engine.ops import OPS
