@@ -29,7 +29,7 @@ def test_the_page_has_the_whole_round_trip():
 
 @pytest.mark.slow
 def test_every_command_on_the_page_runs(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), STEPGRAD_OFFLINE="1", STEPGRAD_CACHE=str(tmp_path / "cache"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     for argv in page_commands():
         proc = subprocess.run([sys.executable, "-m", "models", *argv], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=300)
