@@ -12,6 +12,7 @@ Groups:
   lm          docs/language-model.md: loss curves of the recorded runs in docs/results/
   explorer    docs/watch-backprop.md: screenshots of the backprop explorer in headless Chromium,
               taken by the driver the browser tests use (tests/explorer_browser.py)
+  lm_stats    docs/language-model.md: stats.png of a short MLP run with --log-stats
 
 Every picture is drawn by the project's own code (`engine.viz.draw_graph`,
 `models.plots`, `optim.trajectories`) from runs made here, so the docs show what the
@@ -177,8 +178,25 @@ def explorer():
             page.close()
 
 
+#: the run whose stats.png docs/language-model.md shows (a short MLP run on tiny Shakespeare)
+LM_STATS_RUN = dict(model="mlp", data="shakespeare", steps=1000, eval_interval=0, log_stats=True)
+
+
+def lm_stats():
+    """stats.png of LM_STATS_RUN: update-to-data ratios, gradient norms and tanh saturation over the steps."""
+    import shutil
+
+    from models.train import make_config, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(make_config(out=tmp, **LM_STATS_RUN), progress=False, echo=lambda line: None)
+        path = PICTURES / "mlp_stats.png"
+        shutil.copyfile(result.out / "stats.png", path)
+    _written(path)
+
+
 GROUPS = {"graphs": graphs, "autodiff": autodiff, "linreg": linreg, "optimizers": optimizers, "lm": lm,
-          "explorer": explorer}
+          "lm_stats": lm_stats, "explorer": explorer}
 
 
 def main(argv):
