@@ -1,6 +1,6 @@
 """Train an engine model and PyTorch's in lockstep: same initial weights, batches and schedule.
 
-    python -m bench.lockstep --data path/to/tinyshakespeare.txt [--steps 2000] [--seed 1337]
+    python -m bench.lockstep --data path/to/tinyshakespeare.txt [--steps 2000] [--seed 1337] [--torch-only]
     python -m bench.lockstep --model mlp --data path/to/names.txt [--steps 200000] [--seed 1337]
 
 `--model gpt` (the default) follows nanoGPT's CPU recipe (`models/recipe.py`:
@@ -26,6 +26,7 @@ import argparse
 import importlib.util
 import random
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,13 +133,15 @@ def run_mlp(torch, ds, steps, seed, recipe=MAKEMORE, report=print):
     return losses, final
 
 
-def run_gpt(torch, ds, steps, seed, report=print):
+def run_gpt(torch, ds, steps, seed, report=print, engine=True):
     """Train stepgrad's GPT and PyTorch's on `ds` in lockstep (nanoGPT's CPU recipe).
 
     The engine's side is exactly `stepgrad train --model gpt --seed SEED`: the
     same initial weights, batches, optimizer and schedule, and the same whole-split
     validation loss at the end. Returns `(losses, final)` like `run_mlp`, `final`
-    holding {"val": (engine, torch)}.
+    holding {"val": (engine, torch)}. `engine=False` trains PyTorch's side alone
+    (from the same initial weights and batches; the engine's numbers are NaN), for
+    seeds whose `stepgrad train` runs are already recorded.
     """
     config = GPTConfig(vocab_size=ds.tokenizer.vocab_size)
     manual_seed(seed)
@@ -155,25 +158,30 @@ def run_gpt(torch, ds, steps, seed, report=print):
         for group in topt.param_groups:  # PyTorch's AdamW steps with the same learning rate
             group["lr"] = schedule.get_last_lr()[0]
         x, y = ds.get_batch("train", R.batch_size, R.block_size, rng)
-        _, loss = model(x, y)
-        opt.zero_grad()
-        loss.backward()
-        optim.clip_grad_norm_(list(model.parameters()), R.grad_clip)
-        opt.step()
-        schedule.step()
+        if engine:
+            _, loss = model(x, y)
+            opt.zero_grad()
+            loss.backward()
+            optim.clip_grad_norm_(list(model.parameters()), R.grad_clip)
+            opt.step()
+            schedule.step()
+        else:
+            with warnings.catch_warnings():  # only the engine's schedule runs, to set PyTorch's learning rate
+                warnings.simplefilter("ignore", UserWarning)
+                schedule.step()
         _, tloss = tmodel(torch.from_numpy(x), torch.from_numpy(y))
         topt.zero_grad(set_to_none=True)
         tloss.backward()
         torch.nn.utils.clip_grad_norm_(tmodel.parameters(), R.grad_clip)
         topt.step()
-        losses.append((loss.item(), tloss.item()))
+        losses.append((loss.item() if engine else float("nan"), tloss.item()))
         if step % 500 == 0 or step == steps - 1:
             report(f"{step:7d}  {losses[-1][0]:11.4f}  {losses[-1][1]:10.4f}")
     model.eval()
     tmodel.eval()
     batches = list(split_batches(model, ds, "val", R.block_size))  # as models.evaluation scores it
     with no_grad():
-        ours = whole_split_loss(lambda a, b: model(a, b)[1].item(), batches)
+        ours = whole_split_loss(lambda a, b: model(a, b)[1].item(), batches) if engine else float("nan")
     with torch.no_grad():
         theirs = whole_split_loss(lambda a, b: tmodel(torch.from_numpy(a), torch.from_numpy(b))[1].item(), batches)
     return losses, {"val": (ours, theirs)}
@@ -188,7 +196,11 @@ def main(argv=None):
                         help="a UTF-8 text file: tiny Shakespeare for gpt, a word list (names.txt) for mlp")
     parser.add_argument("--steps", type=int, help=f"default: {R.steps} (gpt), {MAKEMORE.steps} (mlp)")
     parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--torch-only", action="store_true",
+                        help="gpt: train PyTorch's side alone (the engine's is `stepgrad train --seed SEED`)")
     args = parser.parse_args(argv)
+    if args.torch_only and args.model != "gpt":
+        parser.error("--torch-only goes with --model gpt")
     steps = args.steps if args.steps is not None else (R.steps if args.model == "gpt" else MAKEMORE.steps)
     if steps < 1:
         parser.error("--steps must be at least 1")
@@ -212,7 +224,7 @@ def main(argv=None):
     print("   step  engine loss  torch loss", flush=True)
     report = lambda line: print(line, flush=True)  # noqa: E731
     if args.model == "gpt":
-        _, final = run_gpt(torch, ds, steps, args.seed, report)
+        _, final = run_gpt(torch, ds, steps, args.seed, report, engine=not args.torch_only)
         ours, theirs = final["val"]
         print(f"whole validation split: engine {ours:.4f}, torch {theirs:.4f}")
     else:

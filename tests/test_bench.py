@@ -216,6 +216,20 @@ def test_lockstep_engine_and_torch_take_the_same_steps(tmp_path, capsys):
     assert abs(ours - theirs) < 1e-4
 
 
+def test_lockstep_torch_only_trains_the_same_torch_side_alone(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from bench.lockstep import main as lockstep
+    text = "".join(np.random.default_rng(0).choice(list("abcdefgh \n"), 3000))
+    (tmp_path / "t.txt").write_text(text)
+    outputs = []
+    for extra in ([], ["--torch-only"]):
+        assert lockstep(["--data", str(tmp_path / "t.txt"), "--steps", "3", *extra]) == 0
+        outputs.append(capsys.readouterr().out.splitlines())
+    both, alone = outputs
+    assert [line.split()[2] for line in alone[1:-1]] == [line.split()[2] for line in both[1:-1]]
+    assert [line.split()[1] for line in alone[1:-1]] == ["nan", "nan"]
+    assert alone[-1].split()[-1] == both[-1].split()[-1] and "engine nan," in alone[-1]
+
 def word_list(n_words, seed=0):
     """Made-up names: two to four syllables each, one per line."""
     rng = np.random.default_rng(seed)
