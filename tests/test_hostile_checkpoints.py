@@ -30,7 +30,9 @@ from models.train import make_config, train
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = "".join(f"{w} " for w in "to be or not to be that is the question whether tis nobler in the mind".split() * 60)
 TINY_GPT = dict(n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=4)
-MAX_SECONDS = 1.0
+# CPU seconds per refusal: a normal one takes well under 0.1 s, the failures 98 s and more than
+# 60 s. CPU time, far from both, so that the check does not depend on how busy the machine is.
+MAX_SECONDS = 5.0
 MAX_GROWTH = 8 * 2**20  # of the peak resident memory, per case, or
 GROWTH_PER_BYTE = 5  # this many times the file's size when that is more (parsing a header of several MB)
 
@@ -50,10 +52,10 @@ def reset_peak():  # Linux: writing 5 to clear_refs resets VmHWM to the current 
 def run(argv, cwd):
     os.chdir(cwd)
     err = io.StringIO()
-    start = time.perf_counter()
+    start = time.process_time()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = main(argv)
-    return code, err.getvalue(), time.perf_counter() - start
+    return code, err.getvalue(), time.process_time() - start
 
 cases = json.loads(sys.argv[1])
 run(cases[0]["argv"], cases[0]["cwd"])  # warm up: first calls fill caches
