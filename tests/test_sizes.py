@@ -181,3 +181,14 @@ def test_check_fits_passes_what_fits(monkeypatch):
 def test_available_memory_is_a_positive_number_here():
     available = sizes.available_memory()
     assert available is None or available > 0
+
+
+def test_the_optimizer_probe_counts_the_update_not_a_backend_loading():
+    """In a fresh process, where the first compiled update would load numba, AdamW's step still costs
+    a few float32 copies per parameter (the probe once counted numba's import: 7,919 bytes)."""
+    code = "from models.sizes import optimizer_bytes; print(*optimizer_bytes('adamw', lr=1e-3, weight_decay=0.1))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    step_bytes, state_bytes = map(int, proc.stdout.split())
+    assert state_bytes == 8 and step_bytes <= 32, (step_bytes, state_bytes)
