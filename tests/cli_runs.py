@@ -22,8 +22,10 @@ def runner(folder, timeout=300):
     return run
 
 
-def one_line_error(proc, fragment):
-    """The command failed with status 1 and exactly one line `stepgrad: error: ...` containing `fragment`."""
+def one_line_error(proc, *fragments):
+    """The command failed with status 1 and exactly one line `stepgrad: error: ...` containing each of `fragments`."""
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("stepgrad: error: ") and fragment in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("stepgrad: error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

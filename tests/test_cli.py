@@ -23,6 +23,7 @@ from models.linreg_run import DEFAULT_LRS, Diverged, default_lr, run_linreg
 from models.metrics import read_metrics
 from optim import OPTIMIZERS
 from optim_cases import CASES
+from cli_runs import one_line_error as assert_one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs.\n" * 40
@@ -70,13 +71,6 @@ def corpus(tmp_path):
     return path
 
 
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("stepgrad: error: "), proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def thetas(stdout, label):

@@ -22,6 +22,7 @@ from models.train_config import make_optimizer  # noqa: E402
 from models.trained import load_model  # noqa: E402
 from optim import clip_grad_norm_  # noqa: E402
 from tests.torch_gpt import NanoGPTConfig, TorchGPT  # noqa: E402
+from cli_runs import one_line_error as assert_one_line_error  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs.\n" * 40
@@ -182,12 +183,6 @@ def stepgrad(tmp_path):
     return run
 
 
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("stepgrad: error: "), proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def files_under(folder):

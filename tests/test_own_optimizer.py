@@ -13,6 +13,7 @@ import pytest
 import optim
 from models.linreg import least_squares, make_data
 from optim.testing import ConformanceError, check_optimizer
+from cli_runs import one_line_error as assert_one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,12 +99,6 @@ def final_thetas(stdout, label):
     return tuple(float(x) for x in line.split()[-2:])
 
 
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("stepgrad: error: "), proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # ------------------------------------------------------------------ the command line
