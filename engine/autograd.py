@@ -20,8 +20,9 @@ from engine.tensor import Tensor
 def toposort(roots, stop=(), constants=False):
     """Tensors reachable from `roots` through tensors that require grad, parents first.
 
-    Tensors whose id is in `stop` are included but not looked through. With
-    `constants`, tensors that do not require grad are included too (for pictures).
+    Tensors in `stop` are included but not looked through. With `constants`, tensors
+    that do not require grad are included too (for pictures). (Sets and dicts of
+    tensors here and in the walker go by identity: a tensor hashes as its object.)
     """
     order, seen = [], set()
     stack = [(r, False) for r in roots if r.requires_grad or constants]
@@ -30,14 +31,14 @@ def toposort(roots, stop=(), constants=False):
         if done:
             order.append(t)
             continue
-        if id(t) in seen:
+        if t in seen:
             continue
-        seen.add(id(t))
+        seen.add(t)
         stack.append((t, True))
         node = t._ctx
-        if node is not None and id(t) not in stop:
+        if node is not None and t not in stop:
             for p in reversed(node.parents):  # reversed: parents are visited in argument order
-                if (p.requires_grad or constants) and id(p) not in seen:
+                if (p.requires_grad or constants) and p not in seen:
                     stack.append((p, False))
     return order
 
@@ -56,12 +57,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     same summed back to the parent's shape, `total` the parent's gradient so far
     (`trace_backward` builds its table this way).
     """
-    order = toposort(roots, {id(t) for t in inputs} if stop_at_inputs else ())
+    order = toposort(roots, set(inputs) if stop_at_inputs else ())
     grads = GradientSums(create_graph)  # per tensor, the sum of the gradients it has received (+=, made cheap)
     for r, g in zip(roots, root_grads):
         if r.requires_grad:
             grads.seed(r, g)
-    wanted = None if inputs is None else {id(t): i for i, t in enumerate(inputs)}
+    wanted = None if inputs is None else {t: i for i, t in enumerate(inputs)}
     found = None if inputs is None else [None] * len(inputs)
     saved_mode = state.grad_enabled
     state.grad_enabled = create_graph  # record the backward pass only to differentiate it again
@@ -70,16 +71,33 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             g = grads.pop(t)
             if g is None:
                 continue  # t does not lead to the roots
-            if wanted is not None and id(t) in wanted:
-                found[wanted[id(t)]] = grads.keep(g)
+            if wanted is not None and t in wanted:
+                found[wanted[t]] = grads.keep(g)
             node = t._ctx
-            if node is None or (stop_at_inputs and id(t) in wanted):
+            if node is None or (stop_at_inputs and t in wanted):
                 if wanted is None:
                     grads.write_grad(t, g)  # a leaf keeps its gradient
                 continue
             if t._retains_grad and wanted is None:
                 grads.write_grad(t, g)
-            _backward_node(node, t, g, grads, observer)
+            if node.freed or node.seq < state.last_change:  # freed, or a tensor was changed in place since
+                _check_usable(node, t)
+            # the chain rule at this node: its backward rule gives each parent upstream x local derivative
+            pgs = node.op.backward(node, g, t) if not state.anomaly else anomaly.checked_backward(node, g, t)
+            if type(pgs) is not tuple:
+                pgs = (pgs,)
+            for i, p in enumerate(node.parents):
+                pg = pgs[i]
+                if pg is None or not p.requires_grad:
+                    continue
+                contribution = pg
+                if pg.data.shape != p.data.shape:  # p was broadcast in the forward pass: sum over the copies
+                    contribution = contribution.sum_to(p.data.shape)
+                if contribution.data.dtype != p.data.dtype:
+                    contribution = contribution.astype(p.data.dtype)
+                total = grads.add(p, contribution, pg, pgs)
+                if observer is not None:
+                    observer(node, i, g, pg, contribution, total)
             if not retain_graph:
                 node.saved = None
                 node.freed = True
@@ -94,43 +112,21 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     return found
 
 
-def _backward_node(node, out, g, grads, observer):
-    """The chain rule at one node: its backward rule gives each parent upstream x local derivative."""
-    _check_usable(node, out)
-    pgs = node.op.backward(node, g, out) if not state.anomaly else anomaly.checked_backward(node, g, out)
-    if type(pgs) is not tuple:
-        pgs = (pgs,)
-    watched = observer is not None  # checked once per node, not per edge
-    for i, (p, pg) in enumerate(zip(node.parents, pgs)):
-        if pg is None or not p.requires_grad:
-            continue
-        contribution = pg
-        if contribution.data.shape != p.data.shape:  # p was broadcast in the forward pass: sum over the copies
-            contribution = contribution.sum_to(p.data.shape)
-        if contribution.data.dtype != p.data.dtype:
-            contribution = contribution.astype(p.data.dtype)
-        total = grads.add(p, contribution, pg, pgs)
-        if watched:
-            observer(node, i, g, pg, contribution, total)
-
-
 def _check_usable(node, out):
-    """Refuse a node whose saved values were freed, or whose inputs or output changed in place since."""
+    """Refuse a node whose saved values were freed, or whose inputs or output changed in place since it ran."""
     if node.freed:
         raise RuntimeError(
             f"trying to backward through the graph a second time (at '{node.op.name}'): its saved "
             f"values were freed by the first backward; pass retain_graph=True to the first call")
-    if out._version and node.op.uses_output:
+    if out._changed_at > node.seq and node.op.uses_output:
         raise RuntimeError(
             f"the output of '{node.op.name}' (shape {out.shape}) is needed by its backward but was "
             f"modified in place after it was computed; use an out-of-place op instead")
-    if [p._version for p in node.parents] == node.versions:
-        return
-    for i, (p, v) in enumerate(zip(node.parents, node.versions)):
-        if p._version != v:
+    for i, p in enumerate(node.parents):
+        if p._changed_at > node.seq:
             raise RuntimeError(
                 f"a tensor needed by '{node.op.name}' backward (input {i}, shape {p.shape}) was "
-                f"modified in place after it was used (version {v}, now {p._version}); "
+                f"modified in place after it was used (it is at version {p._version} now); "
                 f"use an out-of-place op instead (x = x + y rather than x += y)")
 
 

@@ -1,20 +1,26 @@
 """Global switches of the engine: gradient recording, anomaly detection, module scope.
 
 Every op reads these flags once per call, so a switch that is off costs one attribute
-lookup on the hot path and nothing more.
+lookup on the hot path and nothing more. `clock` orders events in the engine: each
+recorded op and each in-place change takes the next tick, so backward can tell whether
+anything changed since an op ran by comparing two numbers (`state.last_change`).
 """
 import contextlib
+import itertools
+
+clock = itertools.count(1)  # one clock for the process: recorded ops and in-place changes
 
 
 class _State:
     """The engine's mutable global flags (one instance, `state`)."""
 
-    __slots__ = ("grad_enabled", "anomaly", "scope")
+    __slots__ = ("grad_enabled", "anomaly", "scope", "last_change")
 
     def __init__(self):
         self.grad_enabled = True  # record ops into the graph
         self.anomaly = False      # check every forward and backward result for NaN/inf
         self.scope = ""           # dotted name of the nn.Module (or name_scope) currently running
+        self.last_change = 0      # the clock's tick at the latest in-place change of any tensor
 
 
 state = _State()

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from engine.display import tensor_html
-from engine.grad_mode import state
+from engine.grad_mode import clock, state
 
 _FLOAT32 = np.dtype(np.float32)
 
@@ -73,14 +73,16 @@ class Tensor:
     grad). `.grad` accumulates over `backward()` calls until it is zeroed.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_version", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_version", "_changed_at", "_retains_grad", "name",
+                 "__weakref__")
     __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__, keeping the graph
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         self.data = _to_array(data, dtype)
         self.grad = None
         self._ctx = None
-        self._version = 0
+        self._version = 0     # how many times `.data` was changed in place
+        self._changed_at = 0  # the clock's tick at the latest such change (0: never)
         self._retains_grad = False
         self.name = name
         self.requires_grad = False
@@ -96,6 +98,7 @@ class Tensor:
         t.requires_grad = False
         t._ctx = None
         t._version = 0
+        t._changed_at = 0
         t._retains_grad = False
         t.name = None
         return t
@@ -276,10 +279,19 @@ class Tensor:
         return self
 
     # ----- in place (no graph: for parameter updates under no_grad) ----------
+    def _changed_in_place(self):
+        """Note that `.data` was just changed in place: a graph that saved this tensor now refuses to backprop.
+
+        Everything that writes into a tensor's array (the operators below, optimizers)
+        calls this, so that backward can find out (`engine.autograd`).
+        """
+        self._version += 1
+        self._changed_at = state.last_change = next(clock)
+
     def _inplace(self, fn, other):
         self._check_inplace(other)
         fn(self.data, other.data if isinstance(other, Tensor) else other, out=self.data, casting="same_kind")
-        self._version += 1
+        self._changed_in_place()
         return self
 
     def _check_inplace(self, other):
@@ -304,7 +316,7 @@ class Tensor:
         """Set every element to zero, in place (NaN and inf too: the array is filled, not scaled)."""
         self._check_inplace(None)
         self.data.fill(0)
-        self._version += 1
+        self._changed_in_place()
         return self
 
     # ----- comparisons (not differentiable) ---------------------------------

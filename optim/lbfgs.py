@@ -178,7 +178,7 @@ class LBFGS(Optimizer):
         for p in self._params:
             n = p.data.size
             p.data += step_size * update[offset:offset + n].reshape(p.shape)
-            p._version += 1  # changed in place (see Optimizer.step)
+            p._changed_in_place()  # see Optimizer.step
             offset += n
 
     def _clone_param(self):
@@ -187,7 +187,7 @@ class LBFGS(Optimizer):
     def _set_param(self, params_data):
         for p, pdata in zip(self._params, params_data):
             np.copyto(p.data, pdata)
-            p._version += 1
+            p._changed_in_place()
 
     def _directional_evaluate(self, closure, x, t, d):
         self._add_grad(t, d)

@@ -146,7 +146,7 @@ class Newton(Optimizer):
         for j, p in enumerate(params):
             step = (lr * s[offsets[j]:offsets[j + 1]]).reshape(p.shape)
             np.subtract(p.data, step, out=p.data, casting="same_kind")
-            p._version += 1  # changed in place (see Optimizer.step)
+            p._changed_in_place()  # see Optimizer.step
             p.grad = p.grad.detach()
         state = self.state[self._params[0]]
         state["step"] = state.get("step", 0) + 1

@@ -223,7 +223,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(p.data, p.grad.data, self.state[p], group)
-                    p._version += 1  # changed in place: a graph that saved p now refuses to backprop
+                    p._changed_in_place()  # a graph that saved p now refuses to backprop
         self._finish_step(before)
         return loss
 

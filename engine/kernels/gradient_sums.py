@@ -26,14 +26,14 @@ class GradientSums:
     __slots__ = ("_sums", "_create_graph", "_upstream", "_upstream_owned")
 
     def __init__(self, create_graph):
-        self._sums = {}                      # id(tensor) -> [its gradient so far (a Tensor), owned]
+        self._sums = {}                      # tensor -> [its gradient so far (a Tensor), owned]
         self._create_graph = create_graph
         self._upstream = None                # the gradient `pop` handed out last, and whether it was owned
         self._upstream_owned = False
 
     def seed(self, t, g):
         """Start `t` (a root) with the caller's gradient `g`, which the pass must not add into."""
-        self._sums[id(t)] = [g, False]
+        self._sums[t] = [g, False]
 
     def add(self, t, g, raw, returned):
         """Add `g` to the gradient `t` has received; returns the sum so far.
@@ -41,9 +41,9 @@ class GradientSums:
         `g` is `raw`, one of the gradients `returned` by a backward rule, or a new array
         made from it (summed back to `t`'s shape).
         """
-        entry = self._sums.get(id(t))
+        entry = self._sums.get(t)
         if entry is None:
-            self._sums[id(t)] = [g, g is not raw or self._owns(raw, returned)]
+            self._sums[t] = [g, g is not raw or self._owns(raw, returned)]
             return g
         if self._create_graph:
             entry[0] = entry[0] + g
@@ -56,7 +56,7 @@ class GradientSums:
 
     def pop(self, t):
         """The whole gradient of `t` (None if it received none); `t` is no longer tracked."""
-        entry = self._sums.pop(id(t), None)
+        entry = self._sums.pop(t, None)
         if entry is None:
             return None
         self._upstream, self._upstream_owned = entry

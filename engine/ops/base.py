@@ -2,8 +2,10 @@
 
 Ops are never instantiated. `SomeOp.apply(*tensors, **attrs)` runs `record`:
 `forward(ctx, *arrays, **attrs)` computes the result with numpy and may keep arrays in
-`ctx.saved`; when a graph is being recorded, the result points at a `Node` (its
-`_ctx`) that remembers the op, the parent tensors (in order) and the attrs.
+`ctx.saved` (the only part of `ctx` it uses); when a graph is being recorded, the
+result points at a `Node` (its `_ctx`) that remembers the op, the parent tensors (in
+order) and the attrs. When nothing is recorded, `ctx` is a scratch object dropped
+after the call: no node is made for a result that nobody can differentiate.
 `backward(ctx, grad, out)` returns one gradient Tensor (or None) per parent, written
 with Tensor operations so that it can itself be recorded (`create_graph=True`). A
 gradient may keep the broadcast shape of the output: the engine sums it back to the
@@ -13,22 +15,18 @@ accumulate into returned arrays in place).
 Nothing points back from a node to its output, so a graph is freed by reference
 counting as soon as the last tensor of it is dropped.
 """
-import itertools
-
 import numpy as np
 
 from engine import anomaly
 from engine.errors import ShapeError
-from engine.grad_mode import state
+from engine.grad_mode import clock, state
 from engine.tensor import Tensor
-
-_recorded = itertools.count()  # numbers the recorded nodes in the order the engine computed them
 
 
 class Node:
     """One recorded op application: the op, its parents, and what backward needs."""
 
-    __slots__ = ("op", "parents", "attrs", "saved", "versions", "scope", "seq", "freed", "created_at")
+    __slots__ = ("op", "parents", "attrs", "saved", "scope", "seq", "freed", "created_at")
 
     def __init__(self, op, parents, attrs):
         self.op = op
@@ -47,11 +45,28 @@ class Node:
         return getattr(self, "created_at", None) or "unknown place (enable detect_anomaly() to record it)"
 
 
-def record(op, parents, attrs):
-    """Run `op` forward on the parents' arrays and, when grad is on, record it."""
-    node = Node(op, parents, attrs)
+class _Unrecorded:
+    """The `ctx` of a forward pass that is not recorded: somewhere to put `saved`, then dropped."""
+
+    __slots__ = ("saved",)
+
+
+def record(op, *parents, **attrs):
+    """Run `op` forward on the parents' arrays and, when grad is on, record it (what `op.apply` does)."""
+    recording = False
+    if state.grad_enabled:
+        for p in parents:
+            if p.requires_grad:
+                recording = True
+                break
+    node = Node(op, parents, attrs) if recording else _Unrecorded()
     try:
-        out = op.forward(node, *[p.data for p in parents], **attrs)
+        if len(parents) == 1:  # one and two inputs spelled out: on Python 3.11 a list comprehension is a call
+            out = op.forward(node, parents[0].data, **attrs)
+        elif len(parents) == 2:
+            out = op.forward(node, parents[0].data, parents[1].data, **attrs)
+        else:
+            out = op.forward(node, *[p.data for p in parents], **attrs)
     except ValueError as err:
         if isinstance(err, ShapeError):
             raise
@@ -59,16 +74,11 @@ def record(op, parents, attrs):
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     t = Tensor._wrap(out)
-    if state.grad_enabled:
-        for p in parents:
-            if p.requires_grad:
-                t.requires_grad = True
-                break
-    if t.requires_grad:
+    if recording:
+        t.requires_grad = True
         t._ctx = node
-        node.versions = [p._version for p in parents]
         node.scope = state.scope
-        node.seq = next(_recorded)  # one counter for the whole process: later nodes have larger numbers
+        node.seq = next(clock)  # later nodes have larger numbers; backward compares it with changes
         if state.anomaly:
             node.created_at = anomaly.user_frame()
     if state.anomaly:
@@ -106,10 +116,7 @@ class Op:
             return f"{op.name}'s backward rule"
         return op.derivatives[min(index, len(op.derivatives) - 1)].format(**dict(zip(op.inputs, names)))
 
-    @classmethod
-    def apply(cls, *parents, **attrs):
-        """Run the op on tensors and record it in the graph when grad is on."""
-        return record(cls, parents, attrs)
+    apply = classmethod(record)  # SomeOp.apply(*tensors, **attrs) runs record(SomeOp, *tensors, **attrs)
 
     def __init_subclass__(cls, **kwargs):
         """Defining an op class in engine/ops/ adds it to the engine's table, `engine.ops.OPS`.
