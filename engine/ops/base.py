@@ -2,10 +2,11 @@
 
 Ops are never instantiated. `SomeOp.apply(*tensors, **attrs)` runs `record`:
 `forward(ctx, *arrays, **attrs)` computes the result with numpy and may keep arrays in
-`ctx.saved` (the only part of `ctx` it uses); when a graph is being recorded, the
-result points at a `Node` (its `_ctx`) that remembers the op, the parent tensors (in
-order) and the attrs. When nothing is recorded, `ctx` is a scratch object dropped
-after the call: no node is made for a result that nobody can differentiate.
+`ctx.saved`; when a graph is being recorded, the result points at a `Node` (its
+`_ctx`) that remembers the op, the parent tensors (in order) and the attrs. When
+nothing is recorded, `ctx` is a scratch object dropped after the call (no node is made
+for a result nobody can differentiate), so forward uses only `ctx.saved` and
+`ctx.recorded` (True when backward may run: a forward can skip work only it needs).
 `backward(ctx, grad, out)` returns one gradient Tensor (or None) per parent, written
 with Tensor operations so that it can itself be recorded (`create_graph=True`). A
 gradient may keep the broadcast shape of the output: the engine sums it back to the
@@ -27,6 +28,7 @@ class Node:
     """One recorded op application: the op, its parents, and what backward needs."""
 
     __slots__ = ("op", "parents", "attrs", "saved", "scope", "seq", "freed", "created_at")
+    recorded = True  # forward may ask: its result is in the graph, so backward may run
 
     def __init__(self, op, parents, attrs):
         self.op = op
@@ -49,6 +51,7 @@ class _Unrecorded:
     """The `ctx` of a forward pass that is not recorded: somewhere to put `saved`, then dropped."""
 
     __slots__ = ("saved",)
+    recorded = False
 
 
 def record(op, *parents, **attrs):

@@ -96,7 +96,7 @@ class Gelu(FusedOp):
             th = np.tanh((x + x * x * x * 0.044715) * _SQRT_2_OVER_PI)
             ctx.saved = th
             return x * (th + 1.0) * 0.5
-        y, slope = kernels.gelu(x, with_slope=state.grad_enabled and ctx.parents[0].requires_grad)
+        y, slope = kernels.gelu(x, with_slope=ctx.recorded)  # the slope only when backward can need it
         ctx.saved = slope                                                # dy/dx, if the kernel kept it (else None)
         return y
 
