@@ -32,9 +32,10 @@ def warm_up():
     on a machine's first run, well under one after). Runs each kernel once on a small float32 input."""
     x = np.linspace(-3, 3, 64, dtype=_F32).reshape(8, 8)             # (8, 8)
     gelu_backward(x, x, gelu(x, True)[1])
+    gelu_backward(x, x, gelu(x, False)[1])
     _, xhat, rstd = layer_norm(x, None, None, 1e-5)
     layer_norm_backward(x, xhat, rstd, None, True)
-    qkv = np.stack([x.reshape(1, 2, 4, 8)] * 3)                       # (3, B, H, T, D)
+    qkv = np.stack([x] * 3).reshape(1, 4, 3, 2, 8).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, D), laid out as in a GPT
     _, att = attention(qkv[0], qkv[1], qkv[2], True, 0.5, None)
     attention_backward(qkv[0], att, qkv[0], qkv[1], qkv[2], 0.5, None, qkv)
     targets = np.zeros(8, dtype=np.int64)
@@ -49,18 +50,23 @@ def _f32(*arrays):
 
 
 def gelu(x, with_slope):
-    """(x * Phi(x), None): the slope is left to `gelu_backward`, which computes it from x in the same pass."""
+    """(x * Phi(x), its slope Phi(x) + x * phi(x) if `with_slope` else None), both from one pass over x."""
     if not _f32(x):
         return elementwise.gelu(x, with_slope)
     flat = np.ascontiguousarray(x).reshape(-1)
     y = np.empty_like(flat)
+    if with_slope:
+        slope = np.empty_like(flat)
+        loop = loops().gelu_with_slope
+        for_blocks(lambda s, e: loop(flat[s:e], y[s:e], slope[s:e]), flat.size, flat.size)
+        return y.reshape(x.shape), slope.reshape(x.shape)
     loop = loops().gelu
     for_blocks(lambda s, e: loop(flat[s:e], y[s:e]), flat.size, flat.size)
     return y.reshape(x.shape), None
 
 
 def gelu_backward(g, x, slope):
-    """g * (Phi(x) + x * phi(x)), from the slope `gelu` kept or else from x."""
+    """g * slope, the slope `gelu` kept (numpy's multiply: one pass either way), or else from x in one pass."""
     if slope is not None or not _f32(g, x):
         return elementwise.gelu_backward(g, x, slope)
     gf, xf = np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(x).reshape(-1)
@@ -127,7 +133,7 @@ def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=None):
     if not _f32(g, att, q, k, v):
         return numpy_attention_backward(g, att, q, k, v, scale, dropout_mask, packed)
     return numpy_attention_backward(g, att, q, k, v, scale, dropout_mask, packed,
-                                         softmax_backward=_softmax_backward)
+                                    softmax_backward=_softmax_backward)
 
 
 def cross_entropy(x, targets):

@@ -119,6 +119,15 @@ with _caching_in_user_folder():
             y[i] = x[i] * _normal_cdf(x[i])
 
     @jit
+    def gelu_with_slope(x, y, slope):
+        """y = x * Phi(x) and slope = Phi(x) + x * phi(x) over flat arrays, in one pass."""
+        for i in range(x.size):
+            v = x[i]
+            cdf = _normal_cdf(v)
+            y[i] = v * cdf
+            slope[i] = cdf + v * f32(0.3989422804014327) * _exp(f32(-0.5) * v * v)
+
+    @jit
     def gelu_backward(g, x, dx):
         """dx = g * (Phi(x) + x * phi(x)) over flat arrays."""
         for i in range(x.size):
@@ -187,14 +196,21 @@ with _caching_in_user_folder():
     @jit
     def scaled_softmax(a, scale, causal, queries):
         """Each row of a (R, S) becomes softmax(row * scale), entries j > i + S - queries masked when
-        `causal` (row r is query i = r % queries); probabilities below 1e-30 become 0."""
+        `causal` (row r is query i = r % queries); probabilities below 1e-30 become 0.
+
+        Every row's maximum first, then the exponentials: with each row's exp loop waiting on its own
+        maximum, the GPT's attention rows (3,072 of 64) took 400 µs instead of 300."""
         rows, s = a.shape
+        maxima = np.empty(rows, np.float32)
         for r in range(rows):
             last = s if not causal else r % queries + s - queries + 1   # entries from `last` on are masked
             row = a[r, :last]
             for j in range(last):
                 row[j] *= scale
-            m = _max(row)
+            maxima[r] = _max(row)
+        for r in range(rows):
+            last = s if not causal else r % queries + s - queries + 1
+            row, m = a[r, :last], maxima[r]
             for j in range(last):
                 row[j] = _exp(row[j] - m)
             inv = f32(1.0) / _sum(row)
