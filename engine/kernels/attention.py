@@ -46,7 +46,8 @@ def attention(q, k, v, is_causal, scale, dropout_mask, softmax=scaled_softmax):
     """
     B, H, T, D = q.shape
     att = np.empty((B, H, T, k.shape[-2]), dtype=np.result_type(q, k))  # (B, H, T, S)
-    y = np.empty((B, H, T, v.shape[-1]), dtype=np.result_type(att, v))  # (B, H, T, Dv)
+    # (B, H, T, Dv), laid out (B, T, H, Dv): the heads side by side, (B, T, H·Dv), are then a view, not a copy
+    y = np.empty((B, T, H, v.shape[-1]), dtype=np.result_type(att, v)).transpose(0, 2, 1, 3)
 
     def rows(s, e):                                                   # one block of the batch, start to end
         a = att[s:e]
@@ -80,7 +81,8 @@ def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=None, softma
         a = att[s:e]
         dropped = a if dropout_mask is None else a * dropout_mask[s:e]
         np.matmul(dropped.swapaxes(-1, -2), g[s:e], out=dv[s:e])     # (b, H, S, Dv)
-        d = g[s:e] @ v[s:e].swapaxes(-1, -2)                          # (b, H, T, S): d loss / d att
+        d = np.empty(a.shape, dtype=np.result_type(g, v))             # (b, H, T, S): d loss / d att, laid out as
+        np.matmul(g[s:e], v[s:e].swapaxes(-1, -2), out=d)             # att (numpy may follow g's layout instead)
         if dropout_mask is not None:
             d *= dropout_mask[s:e]
         softmax_backward(d, a, scale)                                 # d loss / d scores
