@@ -63,10 +63,11 @@ def record(op, *parents, **attrs):
                 recording = True
                 break
     node = Node(op, parents, attrs) if recording else _Unrecorded()
+    n = len(parents)
     try:
-        if len(parents) == 1:  # one and two inputs spelled out: on Python 3.11 a list comprehension is a call
+        if n == 1:  # one and two inputs spelled out: on Python 3.11 a list comprehension is a call
             out = op.forward(node, parents[0].data, **attrs)
-        elif len(parents) == 2:
+        elif n == 2:
             out = op.forward(node, parents[0].data, parents[1].data, **attrs)
         else:
             out = op.forward(node, *[p.data for p in parents], **attrs)
