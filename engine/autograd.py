@@ -86,8 +86,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             pgs = node.op.backward(node, g, t) if not state.anomaly else anomaly.checked_backward(node, g, t)
             if type(pgs) is not tuple:
                 pgs = (pgs,)
-            for i, p in enumerate(node.parents):
-                pg = pgs[i]
+            for i, (p, pg) in enumerate(zip(node.parents, pgs)):
                 if pg is None or not p.requires_grad:
                     continue
                 contribution = pg
