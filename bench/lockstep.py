@@ -176,7 +176,8 @@ def run_gpt(torch, ds, steps, seed, report=print, engine=True):
         topt.step()
         losses.append((loss.item() if engine else float("nan"), tloss.item()))
         if step % 500 == 0 or step == steps - 1:
-            report(f"{step:7d}  {losses[-1][0]:11.4f}  {losses[-1][1]:10.4f}")
+            ours = f"{losses[-1][0]:11.4f}  " if engine else ""  # --torch-only: no engine column
+            report(f"{step:7d}  {ours}{losses[-1][1]:10.4f}")
     model.eval()
     tmodel.eval()
     batches = list(split_batches(model, ds, "val", R.block_size))  # as models.evaluation scores it
@@ -221,12 +222,12 @@ def main(argv=None):
         return 1
     tune()  # as the `stepgrad` command does
     torch.set_num_threads(2 if args.model == "gpt" else 1)  # the MLP's tiny ops only lose to thread wake-ups
-    print("   step  engine loss  torch loss", flush=True)
+    print("   step  " + ("" if args.torch_only else "engine loss  ") + "torch loss", flush=True)
     report = lambda line: print(line, flush=True)  # noqa: E731
     if args.model == "gpt":
         _, final = run_gpt(torch, ds, steps, args.seed, report, engine=not args.torch_only)
         ours, theirs = final["val"]
-        print(f"whole validation split: engine {ours:.4f}, torch {theirs:.4f}")
+        print("whole validation split: " + ("" if args.torch_only else f"engine {ours:.4f}, ") + f"torch {theirs:.4f}")
     else:
         _, final = run_mlp(torch, ds, steps, args.seed, report=report)
         for split, (ours, theirs) in final.items():
