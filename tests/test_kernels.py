@@ -349,3 +349,16 @@ def test_use_replaces_a_kernel_for_the_ops_and_gives_the_old_one_back():
     assert kernels.power is kernels.NUMPY["power"]
     with pytest.raises(ValueError, match="no kernel named sine"):
         kernels.use(sine=np.sin)
+
+
+@pytest.mark.parametrize("name, backend", [p for p in IMPLEMENTATIONS if "attention_backward" in str(p)])
+def test_attention_backward_takes_an_upstream_gradient_in_any_layout(name, backend):
+    """numpy may lay a matmul's result out like its inputs: with g and v in Fortran order, g @ vᵀ was too, and
+    the compiled softmax step, working in place on a reshaped view of it, changed a copy instead."""
+    kernel = kernels.NUMPY[name] if backend == "numpy" else compiled.KERNELS[name]
+    rng = np.random.default_rng(0)
+    q, k, v = (np.asfortranarray(rng.standard_normal((2, 3, 4, 5)).astype(F32)) for _ in range(3))  # (B, H, T, D)
+    g = np.asfortranarray(rng.standard_normal((2, 3, 4, 5)).astype(F32))
+    _, att = attention_ref(q, k, v, True, 0.5, None)
+    expected = attention_backward_ref(g, att.astype(F32), q, k, v, 0.5, None, None)
+    assert_matches(kernel(g, att.astype(F32), q, k, v, 0.5, None), expected, REFERENCES[name][2], name)

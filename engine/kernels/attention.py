@@ -82,7 +82,7 @@ def attention_backward(g, att, q, k, v, scale, dropout_mask, packed=None, softma
         dropped = a if dropout_mask is None else a * dropout_mask[s:e]
         np.matmul(dropped.swapaxes(-1, -2), g[s:e], out=dv[s:e])     # (b, H, S, Dv)
         d = np.empty(a.shape, dtype=np.result_type(g, v))             # (b, H, T, S): d loss / d att, laid out as
-        np.matmul(g[s:e], v[s:e].swapaxes(-1, -2), out=d)             # att (numpy may follow g's layout instead)
+        np.matmul(g[s:e], v[s:e].swapaxes(-1, -2), out=d)             # att (numpy may follow g's and v's instead)
         if dropout_mask is not None:
             d *= dropout_mask[s:e]
         softmax_backward(d, a, scale)                                 # d loss / d scores
