@@ -9,6 +9,7 @@ import weakref
 import numpy as np
 import pytest
 
+import optim
 from engine import (ShapeError, Tensor, concatenate, detect_anomaly, enable_grad, grad, no_grad,
                     set_grad_enabled, stack)
 from engine.grad_mode import is_grad_enabled
@@ -360,6 +361,24 @@ def test_in_place_change_of_an_output_its_backward_ignores_is_allowed():
         h += 1.0
     h.sum().backward()
     np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+
+
+def test_in_place_change_of_a_tensor_outside_the_graph_is_no_reason_to_refuse():
+    w, x, other = leaf(), leaf(), leaf()
+    y = w * x
+    with no_grad():
+        other -= 1.0  # a change after the graph was recorded, but not to anything it saved
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, x.data)
+
+
+def test_an_optimizer_step_between_forward_and_backward_is_detected():
+    w = leaf(3)
+    y = w * w
+    w.grad = Tensor(np.ones(3, dtype=np.float32))
+    optim.SGD([w], lr=0.1).step()
+    with pytest.raises(RuntimeError, match=r"'mul'.*modified in place.*version 1 now"):
+        y.sum().backward()
 
 
 def test_in_place_on_a_tensor_that_requires_grad_is_refused_while_recording():
