@@ -1,6 +1,6 @@
 """``python -m models``: the ``stepgrad`` command line."""
 import sys
 
-from models.cli import main
+from models.start import main
 
 sys.exit(main())

@@ -220,6 +220,32 @@ def test_train_then_sample(stepgrad, tmp_path, corpus):
     assert unprompted.returncode == 0 and unprompted.stdout.startswith("\n") and len(unprompted.stdout) == 7
 
 
+INTERRUPTED_WHILE_LOADING = """
+import importlib.abc, sys
+class Interrupt(importlib.abc.MetaPathFinder):  # Ctrl-C as numpy starts to load
+    def find_spec(self, name, path, target=None):
+        if name == "numpy":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupt())
+from models.start import main
+sys.exit(main())
+"""
+
+
+def test_ctrl_c_while_the_command_is_still_loading_ends_with_one_line(tmp_path, env):
+    proc = subprocess.run([sys.executable, "-c", INTERRUPTED_WHILE_LOADING], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "stepgrad: interrupted\n")
+
+
+def test_importing_models_loads_no_model_until_one_is_asked_for(tmp_path, env):
+    code = ("import sys, models; print('numpy' in sys.modules, 'engine' in sys.modules); "
+            "from models import GPT; print(GPT.__module__, 'engine' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.split() == ["False", "False", "models.gpt", "True"], proc.stderr
+
+
 def test_ctrl_c_saves_and_resume_continues_exactly(stepgrad, tmp_path, corpus, env):
     args = ["train", *TINY_BIGRAM, "--data", str(corpus), "--steps", "4000", "--eval-interval", "0"]
     proc = subprocess.Popen([sys.executable, "-m", "models", *args, "--out", "split"], cwd=tmp_path, env=env,
