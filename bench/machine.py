@@ -1,6 +1,7 @@
 """A description of the machine and software a benchmark ran on."""
 import ctypes
 import datetime
+import importlib.metadata
 import os
 import platform
 
@@ -8,8 +9,11 @@ import numpy as np
 
 from bench.threads import openblas, openblas_threads
 from bench.wakeup import wake_latency
+from engine import kernels
 
-THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "STEPGRAD_MALLOC_TUNING")
+#: environment variables that change the speed of a run; each is reported, set or not
+SPEED_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+             "STEPGRAD_NUM_THREADS", "STEPGRAD_BACKEND", "STEPGRAD_MALLOC_TUNING")
 
 
 def cpu_model():
@@ -74,7 +78,12 @@ def describe(torch, torch_info, tuned):
         info.update({k: str(v) for k, v in torch_info.items()})
     else:
         info["torch"] = "absent (engine figures only)"
-    for name in THREAD_ENV:
+    try:
+        info["numba"] = importlib.metadata.version("numba")
+    except importlib.metadata.PackageNotFoundError:
+        info["numba"] = "not installed (no compiled backend)"
+    info["engine kernels' threads"] = str(kernels.threads.num_threads())
+    for name in SPEED_ENV:
         info[name] = os.environ.get(name, "not set")
     spin = tuned["openblas_spin"]
     info["engine.tune()"] = (f"malloc keeps freed memory: {'yes' if tuned['malloc'] else 'no'}; OpenBLAS idle spin: "

@@ -7,6 +7,7 @@ timings (a benchmark measures speed; a test must not depend on it).
 import importlib.metadata
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,10 @@ def test_full_run_with_torch(tmp_path):
                                                  abs=slack), kind
     assert f"- torch: {importlib.metadata.version('torch')}" in report
     assert "torch intra-op threads: 2" in report
+    for name in ("STEPGRAD_BACKEND", "STEPGRAD_NUM_THREADS", "NUMBA_NUM_THREADS"):  # what changes the speed
+        assert re.search(rf"^- {name}: ", report, re.MULTILINE), name
+    assert re.search(r"^- engine kernels' threads: \d+$", report, re.MULTILINE)
+    assert ("- numba: not installed" in report) != HAS_NUMBA
     assert "GPT train step" in done.stdout  # the table is printed too
 
 
