@@ -33,4 +33,5 @@ def __getattr__(name):
 
 
 def __dir__():
+    """What `dir(models)` lists: the names loaded so far and every public one."""
     return sorted(set(globals()) | set(__all__))

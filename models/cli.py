@@ -40,6 +40,7 @@ from models.registry import MODELS
 from models.rules import NONNEG_FLOAT, NONNEG_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY
 from models.sampling import SamplingError
 from models.sizes import SizeError
+from models.start import EXIT_INTERRUPTED
 from models.tokenizer import TokenizerError
 from models.train import train
 from models.train_config import (FINAL_EVALS, LM_OPTIMIZERS, MODEL_DEFAULTS, TrainConfig, TrainError,
@@ -50,7 +51,7 @@ PROG = "stepgrad"
 USER_ERRORS = (DataError, CheckpointError, TokenizerError, TrainError, MetricsError, PretrainedError, InitFromError,
                GraphError, SizeError, FormatError, OptimizerNotFound, SamplingError, OSError)
 DEFAULT_TRAIN_OUT = "stepgrad-out"
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143  # 128 + SIGINT, 128 + SIGTERM
+EXIT_ERROR, EXIT_USAGE, EXIT_TERMINATED = 1, 2, 143  # 143: 128 + SIGTERM (EXIT_INTERRUPTED: models/start.py)
 
 
 class Parser(argparse.ArgumentParser):

@@ -3,7 +3,7 @@ while Python is still loading numpy and the engine ends with one line, as one du
 command does, instead of a traceback."""
 import sys
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as models.cli exits on Ctrl-C
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: the status of every Ctrl-C, here and in models/cli.py
 
 
 def main():
