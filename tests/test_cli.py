@@ -383,7 +383,7 @@ def test_graph_of_linreg_names_x_and_y_and_frames_the_loss_as_mse(stepgrad, tmp_
     for name in ("x", "y", "theta0", "theta1", "prediction"):
         assert f"<B>{name}</B>" in dot, name
     frame = dot[dot.index("subgraph cluster_"):]
-    assert 'label=<<B>mse</B>>' in frame and "<B>loss</B> = <B>mul</B>" in frame  # the loss sits in the frame
+    assert 'label=<<B>mse</B>>' in frame and "<B>loss</B>&#160;=&#160;<B>mul</B>" in frame  # the loss sits in the frame
     assert "<B>sub</B>" in frame and "<B>sum</B>" in frame
 
 

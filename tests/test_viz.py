@@ -114,7 +114,7 @@ def test_module_params_label_leaves_and_clusters_are_nested():
     net, loss = _net_loss()
     src = draw_graph(loss, params=net, depth=None).source
     assert "<B>blocks.0.attn.proj.weight</B>" in src and "<B>head.bias</B>" in src
-    clusters = re.findall(r"subgraph (cluster_\d+) \{\n\t+[^\n]*label=<<B>([^<]+)</B>(?: <I>(\w+)</I>)?>", src)
+    clusters = re.findall(r"subgraph (cluster_\d+) \{\n\t+[^\n]*label=<<B>([^<]+)</B>(?:&#160;<I>(\w+)</I>)?>", src)
     names = {name: cls for _, name, cls in clusters}
     assert names["blocks"] == "ModuleList" and names["blocks.0"] == "_Block" and names["blocks.0.attn"] == "_Attn"
     assert names["blocks.1.mlp.0"] == "Linear"
@@ -135,7 +135,7 @@ def test_depth_collapses_modules_into_boxes():
     assert "<B>relu</B>" not in src and "<B>tanh</B>" not in src
     assert "collapsed at depth=1" in src
     deeper = draw_graph(loss, params=net, depth=2).source
-    assert "<B>blocks.0</B> <I>_Block</I>" in deeper and "<B>blocks.1</B> <I>_Block</I>" in deeper
+    assert "<B>blocks.0</B>&#160;<I>_Block</I>" in deeper and "<B>blocks.1</B>&#160;<I>_Block</I>" in deeper
 
 
 def test_node_limit_message_suggests_depth():
@@ -343,7 +343,7 @@ def test_whole_gpt_step_renders_readably_at_default_settings():
     labels = _node_labels(dot.source)
     assert len(labels) <= 60 and "automatically collapsed" in dot.source
     for i in range(4):
-        assert f"<B>transformer.h.{i}.attn</B> <I>CausalSelfAttention</I>" in dot.source
+        assert f"<B>transformer.h.{i}.attn</B>&#160;<I>CausalSelfAttention</I>" in dot.source
     text = _svg_text(dot.pipe(format="svg"))
     assert "cross_entropy" in text and "transformer.h.3.mlp" in text
 
@@ -362,3 +362,14 @@ def test_bad_arguments():
         draw_graph(loss, depth=0)
     with pytest.raises(ValueError, match="does not require grad"):
         draw_graph(Tensor([1.0, 2.0]) * 2.0, view="backward")
+
+
+@pytest.mark.parametrize("view", ["forward", "backward"])
+def test_no_svg_text_run_has_a_space_a_browser_would_drop(view, tmp_path):
+    # Graphviz writes each font run as its own <text>; a browser drops a run's leading and trailing
+    # spaces and collapses double ones ("<B>forward view</B> of X" read "forward viewof X")
+    net, loss = _net_loss()
+    path = save_graph(draw_graph(loss, params=net, view=view, depth=None), tmp_path / "g.svg")
+    texts = [t.text or "" for t in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}text")]
+    assert any(t.lstrip("\xa0 ").startswith("of _Net") for t in texts)  # the caption run that lost its space
+    assert [t for t in texts if t != t.strip(" ") or "  " in t] == []

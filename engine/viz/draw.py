@@ -13,7 +13,7 @@ from engine.viz.check import check_leaves
 from engine.viz.clusters import Box, choose_layout, cluster_scope, scope_tree
 from engine.viz.edges import backward_edges, forward_edges
 from engine.viz.graph import read_graph
-from engine.viz.labels import esc, shape_text
+from engine.viz.labels import esc, keep_spaces, shape_text
 from engine.viz.nodes import box_label, node_label
 from engine.viz.style import EDGE_ATTRS, GRAPH_ATTRS, MODULE_BORDER, MODULE_FILL, NODE_ATTRS, caption, legend_rows
 
@@ -85,7 +85,7 @@ def _add_nodes(g, layout, classes, grads, checks, max_values, steps):
                 title = f"<B>{esc(child)}</B>"
                 if classes.get(child):
                     title += f" <I>{esc(classes[child])}</I>"
-                c.attr(label=f"<{title}>", style="rounded,filled", fillcolor=MODULE_FILL, color=MODULE_BORDER,
+                c.attr(label=f"<{keep_spaces(title)}>", style="rounded,filled", fillcolor=MODULE_FILL, color=MODULE_BORDER,
                        fontsize="11", labeljust="l")
                 emit(c, child)
 

@@ -6,6 +6,7 @@ line breaks become `<BR/>`, other control characters are shown as `\\xNN`.
 Backslashes and braces need nothing in HTML-like labels and are kept as they are.
 """
 import html
+import re
 import textwrap
 
 import numpy as np
@@ -26,6 +27,23 @@ def esc(text):
         else:
             out.append(html.escape(ch, quote=True))
     return "".join(out)
+
+
+def keep_spaces(content):
+    """Already-escaped HTML with the spaces an SVG viewer would drop made non-breaking (&#160;).
+
+    Graphviz counts every space when it lays a label out, then writes each font run as its
+    own SVG text element; a browser drops a run's leading and trailing spaces and collapses
+    double ones, so "<B>forward view</B> of X" read "forward viewof X". A non-breaking space
+    has the same width and is never dropped. Spaces inside tags are left alone.
+    """
+    parts = _TAGS.split(content)
+    parts[::2] = [_LOOSE_SPACES.sub(lambda m: "&#160;" * len(m.group()), text) for text in parts[::2]]
+    return "".join(parts)
+
+
+_TAGS = re.compile(r"(<[^>]*>)")
+_LOOSE_SPACES = re.compile(r"^ +| +$| {2,}")
 
 
 def shape_text(shape):
@@ -72,6 +90,7 @@ def attrs_text(attrs, width=44):
 
 def cell(content, bgcolor=None, align="CENTER", size=None, color=None, bold=False, face=None, port=None):
     """One table row holding one cell; `content` is already-escaped HTML."""
+    content = keep_spaces(content)
     if bold:
         content = f"<B>{content}</B>"
     font = []
