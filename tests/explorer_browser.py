@@ -149,6 +149,19 @@ class ExplorerPage:
                  .map((g) => [g.getAttribute('data-node'), g.querySelector('.sgx-gradtag')])
                  .filter(([, t]) => t && t.style.display !== 'none').map(([key, t]) => [key, t.textContent]))""")
 
+    def tag_overlaps(self):
+        """What the gradient tags shown now cover that they must not: a list of (node key, what), where
+        what is 'outside' (beyond the picture), 'tag', 'box' (a node), 'label' (an edge's or cluster's)."""
+        return self.root.locator(".sgx-picture:not([hidden]) svg").evaluate(_TAG_OVERLAPS)
+
+    def dropped_spaces(self):
+        """The texts of the picture shown whose characters the browser did not all lay out (a leading
+        or doubled space dropped)."""
+        return self.root.locator(".sgx-picture:not([hidden]) svg").evaluate(
+            """(svg) => Array.from(svg.querySelectorAll('g.graph text'))
+                 .filter((t) => !t.closest('.sgx-gradtag') && t.getNumberOfChars() !== t.textContent.length)
+                 .map((t) => t.textContent)""")
+
     def table_overflow(self):
         """How many pixels the widest table (or cell) of the table panel reaches beyond the panel's width
         (0 or less: every column is in view)."""
@@ -174,6 +187,27 @@ class ExplorerPage:
     def close(self):
         """Close the tab."""
         self.page.close()
+
+
+_TAG_OVERLAPS = """(svg) => {
+  const rect = (b) => ({x: b.x, y: b.y, w: b.width, h: b.height});
+  const meet = (a, b) => a.x < b.x + b.w - 0.5 && b.x < a.x + a.w - 0.5 && a.y < b.y + b.h - 0.5 && b.y < a.y + a.h - 0.5;
+  const frame = rect(svg.querySelector('g.graph > polygon').getBBox());
+  const tags = Array.from(svg.querySelectorAll('g.node[data-node] > .sgx-gradtag'))
+    .filter((t) => t.style.display !== 'none').map((t) => [t.parentNode.getAttribute('data-node'), rect(t.getBBox())]);
+  const boxes = Array.from(svg.querySelectorAll('g.node[data-node]'))
+    .map((g) => rect((g.querySelector(':scope > polygon, :scope > ellipse, :scope > path') || g).getBBox()));
+  const labels = Array.from(svg.querySelectorAll('g.edge text, g.cluster text')).map((t) => rect(t.getBBox()));
+  const found = [];
+  tags.forEach(([key, r], i) => {
+    if (r.x < frame.x || r.y < frame.y || r.x + r.w > frame.x + frame.w || r.y + r.h > frame.y + frame.h)
+      found.push([key, 'outside']);
+    if (tags.some(([, o], j) => j !== i && meet(r, o))) found.push([key, 'tag']);
+    if (boxes.some((b) => meet(r, b))) found.push([key, 'box']);
+    if (labels.some((b) => meet(r, b))) found.push([key, 'label']);
+  });
+  return found;
+}"""
 
 
 _TIME_ONE_STEP = """() => {

@@ -185,6 +185,18 @@ def test_every_example_steps_to_the_end_and_shows_the_leaves_grad(name, browser,
     _clean(page)
 
 
+@pytest.mark.parametrize("name", ["mlp", "gpt"])
+def test_gradient_tags_cover_no_box_label_or_other_tag_and_no_space_is_dropped(name, browser, tmp_path):
+    ex = example_explorer(name)
+    page = browser.open(ex.save(tmp_path / f"{name}.html"))
+    assert page.dropped_spaces() == []                  # e.g. "<B>forward view</B> of X" read "forward viewof X"
+    done = next(k for k, s in enumerate(ex.steps) if s["kind"] == "grads")  # every node holds its gradient
+    page.go(done)
+    assert len(page.tags()) > 5
+    assert page.tag_overlaps() == []
+    _clean(page)
+
+
 @pytest.mark.parametrize("kind", ["sgd", "sgd-momentum", "adam"])
 def test_the_values_after_the_update_phase_are_those_after_opt_step(kind, browser, tmp_path):
     model, opt = _trained_once(OPTIMIZERS[kind])

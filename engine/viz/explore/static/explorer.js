@@ -223,7 +223,7 @@ function explorer(root) {
       const updatedAt = P.updated.get(key);
       let holds = null;
       history.forEach(([at, , tag]) => { if (at <= k) holds = tag; });
-      showTag(g, holds);
+      showTag(g, holds, pic);
       g.classList.toggle("sgx-dim", litAt > k);
       g.classList.toggle("sgx-current", key === s.item);
       g.classList.toggle("sgx-hasgrad", holds !== null);
@@ -242,21 +242,79 @@ function explorer(root) {
     placeBubble(s, pic);
   }
 
-  // ---- the gradient a node holds, as a tag just above its top right corner (text written by Python)
+  // ---- the gradient a node holds, as a tag beside the node's box (text written by Python): the first
+  // spot around the box that covers no other box, arrow, label or tag; above the top right corner if free
   const SVGNS = "http://www.w3.org/2000/svg";
+  const TAG_H = 14;
 
-  function showTag(g, text) {
+  function outline(g) {
+    return (g.querySelector(":scope > polygon, :scope > ellipse, :scope > path") || g).getBBox();
+  }
+
+  function obstacles(pic) {
+    // what a tag must not cover, in the picture's coordinates: boxes (nodes, labels, arrowheads) and
+    // points along the arrows; found once, when the picture is first laid out
+    if (pic.obstacles) return pic.obstacles;
+    const boxes = [], points = [];
+    pic.nodes.forEach((g) => boxes.push(outline(g)));
+    pic.fig.querySelectorAll("g.cluster text, g.graph > text, g.edge text, g.edge polygon").forEach((t) => {
+      boxes.push(t.getBBox());
+    });
+    pic.fig.querySelectorAll("g.edge path").forEach((path) => {
+      const length = path.getTotalLength();
+      for (let at = 0; at <= length; at += 4) {
+        const p = path.getPointAtLength(at);
+        points.push([p.x, p.y]);
+      }
+    });
+    const frame = pic.fig.querySelector("g.graph > polygon");                // the picture's own bounds
+    pic.obstacles = {boxes: boxes, points: points, bounds: frame ? frame.getBBox() : null};
+    return pic.obstacles;
+  }
+
+  function collisions(r, pic, g) {
+    // how bad a spot is: covering a box, a label or another tag costs 10, crossing arrows 1, and being
+    // cut off by the picture's edge 100
+    const {boxes, points, bounds} = obstacles(pic);
+    const hits = (b) => b.x < r.x + r.w && r.x < b.x + b.width && b.y < r.y + r.h && r.y < b.y + b.height;
+    const outside = bounds && (r.x < bounds.x || r.y < bounds.y || r.x + r.w > bounds.x + bounds.width ||
+                               r.y + r.h > bounds.y + bounds.height);
+    let cost = 10 * boxes.filter(hits).length + (outside ? 100 : 0);
+    if (points.some(([x, y]) => x > r.x - 1 && x < r.x + r.w + 1 && y > r.y - 1 && y < r.y + r.h + 1)) cost += 1;
+    pic.fig.querySelectorAll(".sgx-gradtag").forEach((t) => {
+      if (t.parentNode === g || t.style.display === "none" || !t.dataset.w) return;
+      if (hits({x: Number(t.dataset.x), y: Number(t.dataset.y), width: Number(t.dataset.w), height: TAG_H})) cost += 10;
+    });
+    return cost;
+  }
+
+  function placeTag(g, pic, w) {
+    // spots around the box, in order of preference: above (right, left, middle), right, below (right,
+    // left, middle), left; then the same one tag-height further out
+    const b = outline(g), gap = 1.5, mid = b.x + (b.width - w) / 2;
+    let best = null, least = Infinity;
+    for (const out of [0, TAG_H + gap]) {
+      const above = b.y - TAG_H - gap - out, below = b.y + b.height + gap + out;
+      const spots = [[b.x + b.width - w, above], [b.x, above], [mid, above], [b.x + b.width + 3 + out, b.y],
+                     [b.x + b.width - w, below], [b.x, below], [mid, below], [b.x - w - 3 - out, b.y]];
+      for (const [x, y] of spots) {
+        const cost = collisions({x: x, y: y, w: w, h: TAG_H}, pic, g);
+        if (cost === 0) return [x, y];
+        if (cost < least) { best = [x, y]; least = cost; }
+      }
+    }
+    return best;
+  }
+
+  function showTag(g, text, pic) {
     let tag = g.querySelector(":scope > .sgx-gradtag");
     if (!text) { if (tag) tag.style.display = "none"; return; }
     if (!tag) {
-      const box = (g.querySelector("polygon, ellipse, path") || g).getBBox();  // the node's outline, not its text
-      if (!(box.width > 0)) return;  // not laid out (a hidden picture): tagged when shown
+      if (!(outline(g).width > 0)) return;  // not laid out (a hidden picture): tagged when shown
       tag = document.createElementNS(SVGNS, "g");
       tag.setAttribute("class", "sgx-gradtag");
       tag.appendChild(document.createElementNS(SVGNS, "rect"));
       tag.appendChild(document.createElementNS(SVGNS, "text"));
-      tag.dataset.x = String(box.x + box.width);
-      tag.dataset.y = String(box.y);
       g.appendChild(tag);
     }
     tag.style.display = "";
@@ -264,12 +322,13 @@ function explorer(root) {
     tag.dataset.text = text;
     const label = tag.lastChild, frame = tag.firstChild;
     label.textContent = text;
-    const w = label.getComputedTextLength() + 10, h = 14;
-    const x = Number(tag.dataset.x) - w, y = Number(tag.dataset.y) - h - 1.5;  // just above, flush right
+    const w = label.getComputedTextLength() + 10;
+    const [x, y] = placeTag(g, pic, w);
+    Object.assign(tag.dataset, {x: String(x), y: String(y), w: String(w)});
     frame.setAttribute("x", x); frame.setAttribute("y", y);
-    frame.setAttribute("width", w); frame.setAttribute("height", h);
+    frame.setAttribute("width", w); frame.setAttribute("height", TAG_H);
     frame.setAttribute("rx", 7);
-    label.setAttribute("x", x + 5); label.setAttribute("y", y + h - 3.8);
+    label.setAttribute("x", x + 5); label.setAttribute("y", y + TAG_H - 3.8);
   }
 
   function within(rect) {
