@@ -3,6 +3,7 @@ backward rule returns raises `FloatingPointError`, naming the op and the line of
 that created it. Recording and the walker call these only while the switch is on
 (`grad_mode.state.anomaly`), so they cost nothing otherwise.
 """
+import functools
 import os
 import sys
 
@@ -11,6 +12,22 @@ import numpy as np
 from engine.grad_mode import state
 
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def numpy_warnings_off():
+    """An `np.errstate` under which inf and nan come out silently, as in PyTorch: numpy's floating-point
+    warnings are off, while stricter handling the caller chose (`np.errstate(all="raise")`) is kept.
+    `detect_anomaly()` is how to find where an inf or nan came from."""
+    return np.errstate(**{kind: "ignore" for kind, how in np.geterr().items() if how == "warn"})
+
+
+def without_numpy_warnings(func):
+    """`func` run under `numpy_warnings_off()` (a decorator)."""
+    @functools.wraps(func)
+    def quiet(*args, **kwargs):
+        with numpy_warnings_off():
+            return func(*args, **kwargs)
+    return quiet
 
 
 def user_frame():

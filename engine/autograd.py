@@ -43,6 +43,7 @@ def toposort(roots, stop=(), constants=False):
     return order
 
 
+@anomaly.without_numpy_warnings  # a gradient of inf or nan (1/(2·√0), say) arrives silently, as in PyTorch
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None, allow_unused=False,
                  stop_at_inputs=False, observer=None):
     """Backpropagate from `roots` (seeded with `root_grads`).

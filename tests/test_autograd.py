@@ -4,6 +4,7 @@ import gc
 import inspect
 import os
 import sys
+import warnings
 import weakref
 
 import numpy as np
@@ -413,6 +414,22 @@ def test_anomaly_names_sqrt_when_its_backward_gives_inf():
     assert place in str(err.value)
 
 
+def test_inf_and_nan_come_through_without_a_numpy_warning_as_in_pytorch():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # any numpy RuntimeWarning fails the test
+        x, y = Tensor([0.0, 1.0], requires_grad=True), Tensor([0.0, 2.0], requires_grad=True)
+        q = x / y                                       # 0/0
+        q.sum().backward()                              # d/dx = 1/y, d/dy = -x/y²: 1/0 and -0/0
+        z, w = Tensor([0.0, 4.0], requires_grad=True), Tensor([0.0, 1.0], requires_grad=True)
+        z.sqrt().sum().backward()                       # 1/(2·√0)
+        w.log().sum().backward()                        # 1/0
+    np.testing.assert_array_equal(q.data, [np.nan, 0.5])
+    np.testing.assert_array_equal(x.grad.data, [np.inf, 0.5])
+    np.testing.assert_array_equal(y.grad.data, [np.nan, -0.25])
+    np.testing.assert_array_equal(z.grad.data, [np.inf, 0.25])
+    np.testing.assert_array_equal(w.grad.data, [np.inf, 1.0])
+
+
 def test_anomaly_off_lets_nan_through():
     x = Tensor(np.array([0.0]), requires_grad=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -498,3 +515,12 @@ def test_shape_mismatch_names_the_op_and_both_shapes(fn, name, shapes):
 def test_requires_grad_cannot_be_switched_off_on_a_non_leaf():
     with pytest.raises(RuntimeError, match="detach"):
         (leaf(2) * 2.0).requires_grad_(False)
+
+
+def test_numpy_errstate_raise_chosen_by_the_caller_still_raises_in_backward_and_division():
+    x = Tensor([0.0, 4.0], requires_grad=True)
+    y = x.sqrt().sum()
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        y.backward()                                    # 1/(2·√0)
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        Tensor([1.0]) / Tensor([0.0])

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from engine import kernels
+from engine import anomaly, kernels
 from engine.ops.base import Op
 from engine.tensor import Tensor
 
@@ -82,7 +82,8 @@ class Div(Op):
     derivatives = ("d({a}/{b})/d {a} = 1/{b}", "d({a}/{b})/d {b} = -{a}/{b}²")
 
     def forward(ctx, a, b):
-        return a / b
+        with anomaly.numpy_warnings_off():  # x/0 is ±inf and 0/0 nan, silently, as in PyTorch
+            return a / b
 
     def backward(ctx, g, out):
         a, b = ctx.parents
