@@ -449,3 +449,15 @@ def test_an_optimizer_without_a_tuned_rate_uses_its_own_default_lr(tmp_path):
                                       "        super().__init__(params, lr=lr)\n")
     assert default_lr(f"{tmp_path / 'slow.py'}:Slow") == 0.003
     assert default_lr("ADAM") == DEFAULT_LRS["adam"]
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("STEPGRAD_NUM_THREADS", "abc", "ignoring STEPGRAD_NUM_THREADS='abc', which is not a whole number"),
+    ("STEPGRAD_NUM_THREADS", "999", "STEPGRAD_NUM_THREADS='999' is more than the"),
+    ("STEPGRAD_BACKEND", "cuda", "ignoring STEPGRAD_BACKEND='cuda'"),
+])
+def test_an_ignored_setting_is_one_warning_line_and_the_command_runs(variable, value, says, tmp_path, env):
+    proc = subprocess.run([sys.executable, "-m", "models", "linreg", "--steps", "2"], cwd=tmp_path,
+                          env=dict(env, **{variable: value}), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith(f"stepgrad: warning: {says}") and proc.stderr.count("\n") == 1, proc.stderr
