@@ -432,18 +432,20 @@ def _run_train(args) -> int:
     given = {key: getattr(args, key) for key in TRAIN_FLAGS}
     given["log_stats"] = args.log_stats or None
     out = args.out or DEFAULT_TRAIN_OUT
+    source = None
     if args.resume:
         config = config_from_checkpoint(out, **given)
     else:
         if args.init_from:
             from models.init_from import load_source, sizes_from
 
-            given = sizes_from(load_source(args.init_from), given, args.init_from)
+            source = load_source(args.init_from)  # read once: for the sizes here, and the weights in train
+            given = sizes_from(source, given, args.init_from)
         model = given.pop("model") or "gpt"
         config = make_config(model, out=out, **given)
     try:
         train(config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite,
-              max_data_bytes=int(args.max_data_mb * 1e6))
+              max_data_bytes=int(args.max_data_mb * 1e6), init_source=source)
     except TrainingInterrupted as stop:
         terminated = stop.signum == signal.SIGTERM
         print(f"{PROG}: {'terminated (SIGTERM)' if terminated else 'interrupted'} at step {stop.step}; "

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models.checkpoint import load_checkpoint
+from models.checkpoint import open_checkpoint
 from models.data import CharDataset, DataError, load_text
 from engine.files import write_all_or_nothing
 from models.gpt_layout import state_shapes
 from models.nanogpt_format import CKPT_NAME, META_NAME, NanoGPTError, meta_for, model_args_for, require_torch
 from models.tokenizer import TokenizerError
-from models.trained import load_model
+from models.trained import load_model_and_tensors
 from optim import unflatten_state_dict
 
 DEFAULT_DATASET = "stepgrad"
@@ -64,11 +64,10 @@ def export_nanogpt(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, da
     torch = require_torch("exporting to nanoGPT")
     if not _DATASET_NAME.fullmatch(dataset):
         raise NanoGPTError(f"--dataset {dataset!r} must be a plain folder name (letters, digits, _ . -)")
-    tensors, meta = load_checkpoint(checkpoint)
-    if meta.get("kind") != "gpt":
-        raise NanoGPTError(f"only a GPT can be exported to nanoGPT; {checkpoint} holds a "
-                           f"{meta.get('kind', 'unknown')} model")
-    model, tokenizer, meta = load_model(checkpoint)
+    kind = open_checkpoint(checkpoint).meta.get("kind")               # the header alone
+    if kind != "gpt":
+        raise NanoGPTError(f"only a GPT can be exported to nanoGPT; {checkpoint} holds a {kind or 'unknown'} model")
+    model, tokenizer, meta, tensors = load_model_and_tensors(checkpoint)  # the data, read once
     args = model_args_for(model.config)
     train_config = meta.get("train_config") if isinstance(meta.get("train_config"), dict) else {}
     out_name = f"out-{dataset}"

@@ -89,7 +89,7 @@ class TrainResult:
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
           echo: Callable[[str], None] | None = None, overwrite: bool = False,
-          max_data_bytes: int = MAX_DATA_BYTES) -> TrainResult:
+          max_data_bytes: int = MAX_DATA_BYTES, init_source: InitSource | None = None) -> TrainResult:
     """Train ``config.model`` on ``config.data`` until step ``config.steps``; see the module docstring.
 
     ``resume=True`` continues from ``config.out/checkpoint.safetensors``.  A new
@@ -102,7 +102,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     Ctrl-C or SIGTERM (a checkpoint is written first), ``TrainError``,
     ``DataError``, ``CheckpointError`` or ``SizeError`` for problems the user
     can fix; a loss that is not finite or above ``DIVERGENCE_FACTOR`` times
-    ln(vocabulary size) is a ``TrainError`` saying what to try.
+    ln(vocabulary size) is a ``TrainError`` saying what to try.  ``init_source``: the model of
+    ``config.init_from`` when the caller has loaded it already (the command line has, for its sizes).
     """
     echo = echo or echo_line
     check_config(config)
@@ -110,11 +111,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         stale = remove_stale_temporaries(out, (CHECKPOINT, METRICS, LOSS_PLOT, STATS_PLOT))
         if stale:
             echo(f"note: removed {len(stale)} temporary file(s) an interrupted run left in {out}: {', '.join(stale)}")
-        return _train_in(out, config, resume, progress, echo, overwrite, max_data_bytes)
+        return _train_in(out, config, resume, progress, echo, overwrite, max_data_bytes, init_source)
 
 
 def _train_in(out: Path, config: TrainConfig, resume: bool, progress: bool, echo: Callable[[str], None],
-              overwrite: bool, max_data_bytes: int) -> TrainResult:
+              overwrite: bool, max_data_bytes: int, init_source: InitSource | None = None) -> TrainResult:
     """``train`` inside its locked output folder."""
     checkpoint = out / CHECKPOINT
 
@@ -122,7 +123,7 @@ def _train_in(out: Path, config: TrainConfig, resume: bool, progress: bool, echo
     text = _load_text(config, resume, max_data_bytes)
     data_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     opened = open_checkpoint(checkpoint) if resume else None
-    source = load_source(config.init_from) if config.init_from and not opened else None
+    source = (init_source or load_source(config.init_from)) if config.init_from and not opened else None
     if opened:  # every stored value is checked before anything is built from it
         check_compatible(opened.meta, config.model, checkpoint)
         saved = saved_config(opened.meta, checkpoint)

@@ -23,6 +23,13 @@ def load_model(path: str | Path) -> tuple[nn.Module, CharTokenizer, dict]:
     missing, damaged, foreign or inconsistent file, or one that holds no
     language model; ``SizeError`` for a model that will not fit in memory.
     """
+    model, tokenizer, meta, _ = load_model_and_tensors(path)
+    return model, tokenizer, meta
+
+
+def load_model_and_tensors(path: str | Path) -> tuple[nn.Module, CharTokenizer, dict, dict]:
+    """``load_model``'s model, tokenizer and metadata, and every tensor of the file (the optimizer's
+    state too), from one read of it."""
     opened = open_checkpoint(path)
     kind, config, tokenizer = checked_model(opened)
     check_fits(loading_estimate(config, opened.data_size), f"loading the {kind} model in {opened.path}")
@@ -30,7 +37,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, CharTokenizer, dict]:
     check_finite(tensors, opened.path, MODEL_PREFIX)
     model = build_model(kind, config)
     model.load_state_dict(model_tensors(tensors))
-    return model, tokenizer, opened.meta
+    return model, tokenizer, opened.meta, tensors
 
 
 def default_prompt(tokenizer: CharTokenizer) -> str:

@@ -92,3 +92,15 @@ def test_text_outside_the_vocabulary_is_one_line(base, tmp_path):
                           text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
     assert "does not fit the checkpoint's vocabulary" in proc.stderr
+
+
+def test_the_command_line_reads_the_saved_models_data_once(base, corpus, tmp_path, monkeypatch):
+    from models.checkpoint import CheckpointFile
+    from models.cli import main
+    reads = []
+    original = CheckpointFile.read_tensors
+    monkeypatch.setattr(CheckpointFile, "read_tensors", lambda self: reads.append(self.path) or original(self))
+    status = main(["train", "--init-from", str(base), "--data", str(corpus), "--out", str(tmp_path / "ft"),
+                   "--steps", "1", "--batch-size", "4", "--eval-interval", "0", "--no-progress"])
+    assert status == 0
+    assert reads.count(base) == 1                     # for the sizes and the weights alike

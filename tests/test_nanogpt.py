@@ -301,3 +301,12 @@ def test_an_untied_lm_head_is_refused(exported, tmp_path):
     torch.save(ckpt, tmp_path / "untied.pt")
     with pytest.raises(ValueError, match="lm_head.weight is not tied"):
         read_nanogpt(tmp_path / "untied.pt", meta=exported / "data" / "stepgrad" / "meta.pkl")
+
+
+def test_export_reads_the_checkpoints_data_once(trained, tmp_path, monkeypatch):
+    from models.checkpoint import CheckpointFile
+    reads = []
+    original = CheckpointFile.read_tensors
+    monkeypatch.setattr(CheckpointFile, "read_tensors", lambda self: reads.append(self.path) or original(self))
+    export_nanogpt(trained[0], tmp_path)
+    assert len(reads) == 1
