@@ -9,7 +9,7 @@ from engine.viz.explore.names import derivative_text, operand
 from engine.viz.explore.passes import namer
 from engine.viz.explore.values import describe
 from engine.viz.graph import read_graph
-from explorer_browser import Browser, unavailable
+from explorer_browser import Browser, ExplorerPage, unavailable
 from models.explore_cmd import EXAMPLES, example_explorer, explore_example, neuron_example
 from test_explorer import OPTIMIZERS, _trained_once, xor_loss
 
@@ -194,6 +194,32 @@ def test_gradient_tags_cover_no_box_label_or_other_tag_and_no_space_is_dropped(n
     page.go(done)
     assert len(page.tags()) > 5
     assert page.tag_overlaps() == []
+    _clean(page)
+
+
+# every run of text followed at once by another on its line (not the next cell of a table): its text, its
+# width in the browser, and the width Graphviz gave it
+_RUN_WIDTHS = """() => {
+  const texts = Array.from(document.querySelectorAll('text'));
+  return texts.slice(0, -1).map((t, i) => [t, texts[i + 1]])
+    .filter(([t, next]) => t.nextElementSibling === next && t.getAttribute('y') === next.getAttribute('y')
+            && t.getAttribute('text-anchor') === 'start' && next.getAttribute('text-anchor') === 'start')
+    .map(([t, next]) => [t.textContent, t.getComputedTextLength(),
+                         Number(next.getAttribute('x')) - Number(t.getAttribute('x'))]);
+}"""
+
+
+def test_a_saved_svg_shows_its_text_as_wide_as_graphviz_measured_it(browser, tmp_path):
+    # Graphviz places each font run after the previous one at the width it measured; a browser that picks
+    # another font leaves gaps or overlaps ("forward view      of GPT")
+    from engine.viz import draw_graph, save_graph
+    from test_viz import _net_loss
+    net, loss = _net_loss()
+    path = save_graph(draw_graph(loss, params=net, depth=None), tmp_path / "graph.svg")
+    page = ExplorerPage(browser.context.new_page(), path, wait_for="svg")
+    runs = page.page.evaluate(_RUN_WIDTHS)
+    assert len(runs) > 5
+    assert [r for r in runs if abs(r[1] - r[2]) > 0.03 * r[2] + 1] == []
     _clean(page)
 
 

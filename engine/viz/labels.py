@@ -11,7 +11,10 @@ import textwrap
 
 import numpy as np
 
-FONT = "Helvetica"
+# Graphviz measures text with the first of these fonts installed, and a browser shows an SVG with the
+# first it has: naming DejaVu Sans (what Graphviz on Linux uses for Helvetica) first makes the two agree,
+# where "Helvetica" alone was measured in DejaVu Sans and shown in the narrower Liberation Sans
+FONT = "DejaVu Sans,Helvetica,sans-Serif"
 MONO = "DejaVu Sans Mono"
 
 

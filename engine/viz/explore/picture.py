@@ -52,18 +52,18 @@ def _tag(match, seen):
 
 @functools.lru_cache(maxsize=1)
 def dot_font():
-    """The font family `dot` measured the labels' text with (e.g. 'DejaVu Sans' for Helvetica), or None.
+    """The font family `dot` measures the labels' text with (the first of `FONT` it finds), or None.
 
-    A browser may resolve 'Helvetica' to another font than Graphviz did; naming the
-    font that was measured first keeps text inside its boxes.
+    A browser may pick another font from `FONT` than Graphviz did; naming the font that
+    was measured first keeps text inside its boxes.
     """
     try:
         run = subprocess.run(["dot", "-v", "-Tsvg"], input=f'digraph {{ a [fontname="{FONT}"] }}', text=True,
                              capture_output=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return None
-    found = re.search(r"resolved to: \(\S+\s+([^,()]+?)\s*,", run.stderr)
-    return found.group(1) if found else None
+    found = re.search(r'resolved to: [^"\n]*"([^",\n]+)', run.stderr)  # ... (PangoCairoFcFont) "DejaVu Sans, Book"
+    return found.group(1).strip() if found else None
 
 
 def clean_svg(svg):
@@ -72,8 +72,8 @@ def clean_svg(svg):
     Returns (svg text, (width, height) in CSS pixels)."""
     svg = svg[svg.index("<svg"):]
     font = dot_font()
-    if font and font != FONT:
-        svg = svg.replace(f'font-family="{FONT},', f'font-family="{html.escape(font)},{FONT},')
+    if font and not FONT.startswith(font + ","):
+        svg = svg.replace(f'font-family="{FONT}"', f'font-family="{html.escape(font)},{FONT}"')
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
     seen = {}
     svg = _GROUP.sub(lambda m: _tag(m, seen), svg)
