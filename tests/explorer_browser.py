@@ -191,7 +191,8 @@ class ExplorerPage:
 
 _TAG_OVERLAPS = """(svg) => {
   const rect = (b) => ({x: b.x, y: b.y, w: b.width, h: b.height});
-  const meet = (a, b) => a.x < b.x + b.w - 0.5 && b.x < a.x + a.w - 0.5 && a.y < b.y + b.h - 0.5 && b.y < a.y + a.h - 0.5;
+  const meet = (a, b) => a.x < b.x + b.w - 0.5 && b.x < a.x + a.w - 0.5
+    && a.y < b.y + b.h - 0.5 && b.y < a.y + a.h - 0.5;
   const frame = rect(svg.querySelector('g.graph > polygon').getBBox());
   const tags = Array.from(svg.querySelectorAll('g.node[data-node] > .sgx-gradtag'))
     .filter((t) => t.style.display !== 'none').map((t) => [t.parentNode.getAttribute('data-node'), rect(t.getBBox())]);

@@ -85,8 +85,8 @@ def _add_nodes(g, layout, classes, grads, checks, max_values, steps):
                 title = f"<B>{esc(child)}</B>"
                 if classes.get(child):
                     title += f" <I>{esc(classes[child])}</I>"
-                c.attr(label=f"<{keep_spaces(title)}>", style="rounded,filled", fillcolor=MODULE_FILL, color=MODULE_BORDER,
-                       fontsize="11", labeljust="l")
+                c.attr(label=f"<{keep_spaces(title)}>", style="rounded,filled", fillcolor=MODULE_FILL,
+                       color=MODULE_BORDER, fontsize="11", labeljust="l")
                 emit(c, child)
 
     child_ids = {s: i for i, s in enumerate(s for s in tree if s)}
