@@ -524,3 +524,7 @@ def test_numpy_errstate_raise_chosen_by_the_caller_still_raises_in_backward_and_
         y.backward()                                    # 1/(2·√0)
     with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
         Tensor([1.0]) / Tensor([0.0])
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        Tensor([0.0]).log()
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+        Tensor([-1.0]).sqrt()

@@ -156,7 +156,7 @@ class Log(Op):
     derivatives = ("d log({x})/d {x} = 1/{x}",)
 
     def forward(ctx, x):
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with anomaly.numpy_warnings_off():  # log(0) is -inf and log(-1) nan, silently, as in PyTorch
             return np.log(x)
 
     def backward(ctx, g, out):
@@ -213,7 +213,7 @@ class Sqrt(Op):
     derivatives = ("d √{x}/d {x} = 1/(2√{x})",)
 
     def forward(ctx, x):
-        with np.errstate(invalid="ignore"):
+        with anomaly.numpy_warnings_off():  # sqrt(-1) is nan, silently, as in PyTorch
             return np.sqrt(x)
 
     def backward(ctx, g, out):
