@@ -252,53 +252,68 @@ function explorer(root) {
   }
 
   function obstacles(pic) {
-    // what a tag must not cover, in the picture's coordinates: boxes (nodes, labels, arrowheads) and
-    // points along the arrows; found once, when the picture is first laid out
+    // what a tag must not cover, in the picture's coordinates: the nodes' boxes, the labels (of the
+    // picture, its frames and arrows) and arrowheads; found once, when the picture is first laid out
     if (pic.obstacles) return pic.obstacles;
-    const boxes = [], points = [];
-    pic.nodes.forEach((g) => boxes.push(outline(g)));
-    pic.fig.querySelectorAll("g.cluster text, g.graph > text, g.edge text, g.edge polygon").forEach((t) => {
-      boxes.push(t.getBBox());
-    });
+    const boxes = (selector) => Array.from(pic.fig.querySelectorAll(selector)).map((e) => e.getBBox());
+    const frame = pic.fig.querySelector("g.graph > polygon");                // the picture's own bounds
+    pic.obstacles = {nodes: Array.from(pic.nodes.values()).map(outline),
+                     labels: boxes("g.cluster text, g.graph > text, g.edge text"), heads: boxes("g.edge polygon"),
+                     bounds: frame ? frame.getBBox() : null};
+    return pic.obstacles;
+  }
+
+  function arrowPoints(pic) {
+    // points along the arrows, which a tag had better not cross: found once, when the first tag is
+    // placed, as following every arrow takes a while on a big picture
+    if (pic.points) return pic.points;
+    pic.points = [];
     pic.fig.querySelectorAll("g.edge path").forEach((path) => {
       const length = path.getTotalLength();
       for (let at = 0; at <= length; at += 4) {
         const p = path.getPointAtLength(at);
-        points.push([p.x, p.y]);
+        pic.points.push([p.x, p.y]);
       }
     });
-    const frame = pic.fig.querySelector("g.graph > polygon");                // the picture's own bounds
-    pic.obstacles = {boxes: boxes, points: points, bounds: frame ? frame.getBBox() : null};
-    return pic.obstacles;
+    return pic.points;
   }
 
-  function collisions(r, pic, g) {
-    // how bad a spot is: covering a box, a label or another tag costs 10, crossing arrows 1, and being
-    // cut off by the picture's edge 100
-    const {boxes, points, bounds} = obstacles(pic);
-    const hits = (b) => b.x < r.x + r.w && r.x < b.x + b.width && b.y < r.y + r.h && r.y < b.y + b.height;
+  function shownTags(pic, g) {
+    // the tags shown on the picture, but g's own, as boxes in the picture's coordinates
+    return Array.from(pic.fig.querySelectorAll(".sgx-gradtag"))
+      .filter((t) => t.parentNode !== g && t.style.display !== "none" && t.dataset.w)
+      .map((t) => ({x: Number(t.dataset.x), y: Number(t.dataset.y), width: Number(t.dataset.w), height: TAG_H}));
+  }
+
+  function meets(r, b) {
+    // whether a spot r = {x, y, w, h} and a box b = {x, y, width, height} overlap
+    return b.x < r.x + r.w && r.x < b.x + b.width && b.y < r.y + r.h && r.y < b.y + b.height;
+  }
+
+  function collisions(r, pic, tags) {
+    // how bad a spot r is (in the picture's coordinates): covering a box, a label, an arrowhead or one of
+    // the tags costs 10, crossing arrows 1, and being cut off by the picture's edge 100
+    const {nodes, labels, heads, bounds} = obstacles(pic), points = arrowPoints(pic);
+    const hits = (b) => meets(r, b);
     const outside = bounds && (r.x < bounds.x || r.y < bounds.y || r.x + r.w > bounds.x + bounds.width ||
                                r.y + r.h > bounds.y + bounds.height);
-    let cost = 10 * boxes.filter(hits).length + (outside ? 100 : 0);
+    let cost = 10 * [nodes, labels, heads, tags].reduce((n, bs) => n + bs.filter(hits).length, 0);
+    if (outside) cost += 100;
     if (points.some(([x, y]) => x > r.x - 1 && x < r.x + r.w + 1 && y > r.y - 1 && y < r.y + r.h + 1)) cost += 1;
-    pic.fig.querySelectorAll(".sgx-gradtag").forEach((t) => {
-      if (t.parentNode === g || t.style.display === "none" || !t.dataset.w) return;
-      if (hits({x: Number(t.dataset.x), y: Number(t.dataset.y), width: Number(t.dataset.w), height: TAG_H})) cost += 10;
-    });
     return cost;
   }
 
   function placeTag(g, pic, w) {
     // spots around the box, in order of preference: above (right, left, middle), right, below (right,
     // left, middle), left; then the same one tag-height further out
-    const b = outline(g), gap = 1.5, mid = b.x + (b.width - w) / 2;
+    const b = outline(g), gap = 1.5, mid = b.x + (b.width - w) / 2, tags = shownTags(pic, g);
     let best = null, least = Infinity;
     for (const out of [0, TAG_H + gap]) {
       const above = b.y - TAG_H - gap - out, below = b.y + b.height + gap + out;
       const spots = [[b.x + b.width - w, above], [b.x, above], [mid, above], [b.x + b.width + 3 + out, b.y],
                      [b.x + b.width - w, below], [b.x, below], [mid, below], [b.x - w - 3 - out, b.y]];
       for (const [x, y] of spots) {
-        const cost = collisions({x: x, y: y, w: w, h: TAG_H}, pic, g);
+        const cost = collisions({x: x, y: y, w: w, h: TAG_H}, pic, tags);
         if (cost === 0) return [x, y];
         if (cost < least) { best = [x, y]; least = cost; }
       }
