@@ -154,6 +154,12 @@ class ExplorerPage:
         what is 'outside' (beyond the picture), 'tag', 'box' (a node), 'label' (an edge's or cluster's)."""
         return self.root.locator(".sgx-picture:not([hidden]) svg").evaluate(_TAG_OVERLAPS)
 
+    def bubble_overlaps(self):
+        """What the bubble shown now covers on the screen, more than a pixel deep: a list of (what, text),
+        where what is 'title' (a module frame's), 'label' (a node's text), 'tag' (a gradient tag) or 'cut'
+        (the bubble itself, reaching beyond the graph's scrolling box); None when no bubble is shown."""
+        return self.root.evaluate(_BUBBLE_OVERLAPS)
+
     def dropped_spaces(self):
         """The texts of the picture shown whose characters the browser did not all lay out (a leading
         or doubled space dropped)."""
@@ -207,6 +213,28 @@ _TAG_OVERLAPS = """(svg) => {
     if (boxes.some((b) => meet(r, b))) found.push([key, 'box']);
     if (labels.some((b) => meet(r, b))) found.push([key, 'label']);
   });
+  return found;
+}"""
+
+
+_BUBBLE_OVERLAPS = """(root) => {
+  const bubble = root.querySelector('.sgx-bubble');
+  if (bubble.hidden) return null;
+  const b = bubble.getBoundingClientRect(), graph = root.querySelector('.sgx-graph');
+  const meet = (r) => r.width > 0 && b.left < r.right - 1 && r.left < b.right - 1
+    && b.top < r.bottom - 1 && r.top < b.bottom - 1;
+  const svg = root.querySelector('.sgx-picture:not([hidden]) svg');
+  const found = [];
+  const look = (what, selector) => svg.querySelectorAll(selector).forEach((e) => {
+    if (meet(e.getBoundingClientRect())) found.push([what, e.textContent]);
+  });
+  look('title', 'g.cluster > text');
+  look('label', 'g.node text:not(.sgx-gradtag text)');
+  look('tag', '.sgx-gradtag');
+  const view = graph.getBoundingClientRect();
+  const left = view.left + graph.clientLeft, top = view.top + graph.clientTop;
+  if (b.left < left - 1 || b.top < top - 1 || b.right > left + graph.clientWidth + 1
+      || b.bottom > top + graph.clientHeight + 1) found.push(['cut', bubble.textContent]);
   return found;
 }"""
 

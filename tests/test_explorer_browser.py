@@ -197,6 +197,23 @@ def test_gradient_tags_cover_no_box_label_or_other_tag_and_no_space_is_dropped(n
     _clean(page)
 
 
+@pytest.mark.parametrize("name", ["mlp", "gpt"])
+def test_the_bubble_covers_no_frame_title_node_label_or_tag_and_is_in_view_at_any_step(name, browser, tmp_path):
+    ex = example_explorer(name)
+    page = browser.open(ex.save(tmp_path / f"{name}.html"))
+    shown, covered = 0, {}                              # covered: step -> what the bubble covers there
+    for k in range(len(ex.steps)):
+        assert page.step == k
+        found = page.bubble_overlaps()
+        shown += found is not None
+        if found:
+            covered[k] = found
+        page.press("ArrowRight")
+    assert shown > 20                                   # the bubble was there to be checked
+    assert covered == {}, f"at {len(covered)} of {len(ex.steps)} steps: {covered}"
+    _clean(page)
+
+
 # every run of text followed at once by another on its line (not the next cell of a table): its text, its
 # width in the browser, and the width Graphviz gave it
 _RUN_WIDTHS = """() => {

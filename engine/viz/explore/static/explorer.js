@@ -34,7 +34,7 @@ function explorer(root) {
       const key = g.getAttribute("data-edge");
       edges.set(key, {g: g, dst: key.split("->")[1].split("#")[0]});
     });
-    return {fig: fig, svg: fig.querySelector("svg"), nodes: nodes, edges: edges};
+    return {fig: fig, svg: fig.querySelector("svg"), graph: fig.querySelector("g.graph"), nodes: nodes, edges: edges};
   });
 
   // ---- per pass: at which step each node lights, each arrow is done, each gradient arrives
@@ -252,20 +252,21 @@ function explorer(root) {
   }
 
   function obstacles(pic) {
-    // what a tag must not cover, in the picture's coordinates: the nodes' boxes, the labels (of the
-    // picture, its frames and arrows) and arrowheads; found once, when the picture is first laid out
+    // what a tag or the bubble must not cover, in the picture's coordinates: the nodes' boxes and the texts
+    // in them, the labels (of the picture, its frames and arrows) and arrowheads; found once, when the
+    // picture is first laid out
     if (pic.obstacles) return pic.obstacles;
     const boxes = (selector) => Array.from(pic.fig.querySelectorAll(selector)).map((e) => e.getBBox());
     const frame = pic.fig.querySelector("g.graph > polygon");                // the picture's own bounds
-    pic.obstacles = {nodes: Array.from(pic.nodes.values()).map(outline),
+    pic.obstacles = {nodes: Array.from(pic.nodes.values()).map(outline), texts: boxes("g.node > text"),
                      labels: boxes("g.cluster text, g.graph > text, g.edge text"), heads: boxes("g.edge polygon"),
                      bounds: frame ? frame.getBBox() : null};
     return pic.obstacles;
   }
 
   function arrowPoints(pic) {
-    // points along the arrows, which a tag had better not cross: found once, when the first tag is
-    // placed, as following every arrow takes a while on a big picture
+    // points along the arrows, which a tag had better not cross (the bubble may): found once, when the
+    // first tag is placed, as following every arrow takes a while on a big picture
     if (pic.points) return pic.points;
     pic.points = [];
     pic.fig.querySelectorAll("g.edge path").forEach((path) => {
@@ -353,32 +354,67 @@ function explorer(root) {
             w: rect.width, h: rect.height};
   }
 
-  function placeBubble(s, pic) {
-    let anchor = null;
+  // ---- the bubble: the step's number beside the current arrow or node, at the first spot in view that
+  // covers no box, label or tag (arrows it may cross), else at the first that covers no text, else above
+  const BUBBLE_GAP = 10;
+
+  function anchorOf(s, pic) {
+    // the middle of the current arrow (a backward step along one arrow), else the current node's box;
+    // in the coordinates of the scrolling graph box
     const edge = s.phase === "backward" && s.edges.length === 1 ? pic.edges.get(s.edges[0]) : null;
-    if (edge) {
-      const path = edge.g.querySelector("path");
-      if (path) {
-        const point = path.getPointAtLength(path.getTotalLength() / 2);
-        const m = path.getScreenCTM();
-        const r = within({left: point.x * m.a + point.y * m.c + m.e, top: point.x * m.b + point.y * m.d + m.f,
-                          width: 0, height: 0});
-        anchor = {x: r.x, y: r.y, focus: r};
-      }
+    const path = edge ? edge.g.querySelector("path") : null;
+    if (path) {
+      const point = path.getPointAtLength(path.getTotalLength() / 2);
+      const m = path.getScreenCTM();
+      return within({left: point.x * m.a + point.y * m.c + m.e, top: point.x * m.b + point.y * m.d + m.f,
+                     width: 0, height: 0});
     }
     const node = s.item ? pic.nodes.get(s.item) : null;
-    if (!anchor && node) {
-      const r = within(node.getBoundingClientRect());
-      anchor = {x: r.x + r.w / 2, y: r.y, focus: r};
-    }
-    if (anchor) scrollToSee(anchor.focus);
+    return node ? within(node.getBoundingClientRect()) : null;
+  }
+
+  function bubbleSpots(a, w, h) {
+    // the top left corners a w × h bubble may take around the anchor a, in order of preference: above,
+    // below, left and right (at a's height, or nudged up or down by up to a quarter of the bubble's height
+    // to fit between the boxes above and below), the corners; then left and right further out, up to the
+    // bubble's width or four times its height, whichever is more
+    const cx = a.x + a.w / 2, above = a.y - h - BUBBLE_GAP, below = a.y + a.h + BUBBLE_GAP;
+    const left = a.x - w - BUBBLE_GAP, right = a.x + a.w + BUBBLE_GAP;
+    const heights = [0, -1, 1, -2, 2, -3, 3].map((i) => a.y + a.h / 2 - h / 2 + i * h / 12);
+    const beside = (out) => heights.flatMap((y) => [[left - out, y], [right + out, y]]);
+    const spots = [[cx - w / 2, above], [cx - w / 2, below], ...beside(0),
+                   [right, above], [left, above], [right, below], [left, below]];
+    for (let out = h; out <= Math.max(w, 4 * h); out += h) spots.push(...beside(out));
+    return spots;
+  }
+
+  function bubbleSpot(a, w, h, pic) {
+    // the first of the bubble's spots that covers no box, label or tag, else the first that covers no text
+    // (of a box, label or tag), else the first; each moved sideways into the graph box's view where it
+    // sticks out, and passed over if it still does
+    const m = pic.graph.getScreenCTM(), box = graphBox.getBoundingClientRect(), tags = shownTags(pic, null);
+    const x0 = graphBox.scrollLeft, y0 = graphBox.scrollTop, x1 = x0 + graphBox.clientWidth;
+    const y1 = y0 + graphBox.clientHeight;
+    const spots = bubbleSpots(a, w, h).map(([x, y]) => [Math.max(x0 + 2, Math.min(x, x1 - w - 2)), y]);
+    const inView = spots.filter(([x, y]) => x >= x0 && y >= y0 && x + w <= x1 && y + h <= y1);
+    const {nodes, labels, texts} = obstacles(pic);
+    const clear = (layers) => ([x, y]) => {                  // covering none of the layers, in the picture
+      const r = {x: (x - x0 + box.left - m.e) / m.a, y: (y - y0 + box.top - m.f) / m.d, w: w / m.a, h: h / m.d};
+      return layers.every((bs) => !bs.some((b) => meets(r, b)));
+    };
+    return inView.find(clear([nodes, labels, tags])) || inView.find(clear([texts, labels, tags])) || spots[0];
+  }
+
+  function placeBubble(s, pic) {
+    const anchor = anchorOf(s, pic);
+    if (anchor) scrollToSee(anchor);
     if (!anchor || !s.bubble) { bubble.hidden = true; return; }
     bubble.hidden = false;
     bubble.textContent = s.bubble;
     bubble.className = "sgx-bubble sgx-bubble-" + s.phase;
-    const w = bubble.offsetWidth, h = bubble.offsetHeight;
-    bubble.style.left = Math.max(2, anchor.x - w / 2) + "px";
-    bubble.style.top = Math.max(2, anchor.y - h - 10) + "px";
+    const [x, y] = bubbleSpot(anchor, bubble.offsetWidth, bubble.offsetHeight, pic);
+    bubble.style.left = x + "px";
+    bubble.style.top = Math.max(2, y) + "px";
   }
 
   function scrollToSee(r) {
