@@ -13,6 +13,12 @@ training is the sum of
   measured per model: the numbers a forward and backward pass keeps at its
   peak) and the copy of the optimizer's state a checkpoint write makes.
 
+A resumed run's estimate is a fresh one's.  The checkpoint it reads (the
+weights and the optimizer's state) is freed before the first step, and a step
+needs at least as much besides the model and optimizer: gradients of the
+weights' size and the larger of the activations and a copy of the state
+(measured: the same peak fresh and resumed).
+
 Measured against the peak resident memory of real steps and a checkpoint write
 (bigram, MLP and GPT at several sizes), it lands within about 15%;
 ``tests/test_sizes.py`` checks that it stays within a factor of 1.5.

@@ -145,7 +145,7 @@ def _train_in(out: Path, config: TrainConfig, resume: bool, progress: bool, echo
         model_config = _model_config(config, tokenizer, source)
 
     # ---- initialise: model, optimizer, random streams (or restore them all), learning-rate schedule
-    estimate = training_estimate(config, model_config, len(text) + (opened.data_size if opened else 0))
+    estimate = training_estimate(config, model_config, len(text))  # a resumed run's too (models.sizes)
     check_fits(estimate, f"training {config.model}")
     check_checkpoint_fits(config, model_config)
     tensors = opened.read_tensors() if opened else None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_runs import runner
 from models import sizes
 from models.bigram import BigramConfig
 from models.checkpoint_meaning import MODEL_FIELD_RULES
@@ -167,6 +168,22 @@ def test_the_opening_line_gives_the_parameters_and_the_memory(tmp_path, capsys):
     assert main(["train", "--model", "bigram", "--data", str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "run"),
                  "--steps", "1", "--no-progress"]) == 0
     assert "training bigram (81 parameters, about " in capsys.readouterr().out  # 9 characters, squared
+
+
+def test_a_resumed_run_prints_the_estimate_of_the_same_run_started_fresh(tmp_path):
+    """The checkpoint a resumed run reads is freed before its first step: the run's peak, and so its estimate,
+    is the fresh run's (a checkpoint's bytes once counted as 13 bytes of text each)."""
+    (tmp_path / "corpus.txt").write_text("hello world, " * 100, encoding="utf-8")
+    stepgrad = runner(tmp_path)
+    tiny = ["--model", "gpt", "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "8",
+            "--batch-size", "4", "--eval-interval", "0", "--no-progress"]
+    fresh = stepgrad("train", *tiny, "--data", "corpus.txt", "--out", "run", "--steps", "2")
+    resumed = stepgrad("train", "--out", "run", "--resume", "--steps", "3", "--no-progress")
+    assert fresh.returncode == 0 and resumed.returncode == 0, fresh.stderr + resumed.stderr
+    memory = [re.search(r"^training gpt \(([\d,]+ parameters, about [\d.]+ [kMG]?B of memory)\)", proc.stdout)
+              for proc in (fresh, resumed)]
+    assert all(memory) and "resuming at step 2 of 3" in resumed.stdout, fresh.stdout + resumed.stdout
+    assert memory[0].group(1) == memory[1].group(1)
 
 
 def test_check_fits_passes_what_fits(monkeypatch):
