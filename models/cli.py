@@ -64,6 +64,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{usage}\n{self.prog}: error: {' '.join(message.split())}{hint}\n")
 
 
+class CommandParser(Parser):
+    """A subcommand's parser: an option it does not know is its own usage error, with its own usage.
+
+    argparse leaves a subcommand's unknown arguments to the top-level parser,
+    which would answer ``stepgrad train --itres 5`` with the top-level usage.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        """Parse like argparse, but refuse unrecognized arguments here (``error``) instead of passing them up."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 # ------------------------------------------------------------ argument types
 
 def graph_depth(text: str):
@@ -90,7 +105,7 @@ def build_parser() -> Parser:
                     "character-level GPT and pictures of computation graphs. New here? Run "
                     "'stepgrad demo'.",
         epilog=f"Each command has its own help, e.g. '{PROG} train --help'.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     debug = Parser(add_help=False)
     debug.add_argument("--debug", action="store_true", help="show a full traceback when something fails")
     _add_linreg(commands, debug)

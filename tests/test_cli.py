@@ -354,6 +354,28 @@ def test_usage_errors_exit_2_with_usage_and_one_line(stepgrad, args, problem):
     assert message.startswith("stepgrad") and ": error: " in message and problem in message
 
 
+#: what each command needs besides a mistyped option, so that the option is its only problem
+COMMAND_ARGS = {
+    "linreg": [], "train": [], "sample": ["--checkpoint", "run.safetensors"], "graph": [], "optimizers": [],
+    "explore": [], "demo": [], "export": ["--checkpoint", "run.safetensors", "--to", "nanogpt", "-o", "out"],
+    "import": ["ckpt.pt", "-o", "run.safetensors"], "exercise": ["1", "solution.py"],
+}
+
+
+def test_the_mistyped_option_cases_cover_every_command(stepgrad):
+    choices = re.search(r"invalid choice: 'fly' \(choose from (.*?)\)", stepgrad("fly").stderr)
+    assert choices and re.findall(r"'([a-z]+)'", choices.group(1)) == list(COMMAND_ARGS)
+
+
+@pytest.mark.parametrize("command", COMMAND_ARGS)
+def test_a_mistyped_option_gives_its_commands_usage_and_names_the_option(stepgrad, command):
+    proc = stepgrad(command, *COMMAND_ARGS[command], "--itres", "5")
+    assert proc.returncode == 2, proc.stderr
+    usage, message = proc.stderr.strip().splitlines()  # two lines: no traceback
+    assert usage.startswith(f"usage: stepgrad {command} "), usage
+    assert message == f"stepgrad {command}: error: unrecognized arguments: --itres 5 (see 'stepgrad {command} --help')"
+
+
 def test_every_command_has_help_with_an_example(stepgrad):
     for command in ("linreg", "train", "sample", "graph", "optimizers", "explore", "demo", "exercise"):
         proc = stepgrad(command, "--help")
