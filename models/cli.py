@@ -37,6 +37,7 @@ from models.init_from import InitFromError
 from models.interrupt import Terminated, TrainingInterrupted, terminate_like_interrupt
 from models.metrics import MetricsError
 from models.registry import MODELS
+from models.run_folder import check_unlocked
 from models.rules import NONNEG_FLOAT, NONNEG_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY
 from models.sampling import SamplingError
 from models.sizes import SizeError
@@ -449,6 +450,7 @@ def _run_train(args) -> int:
     out = args.out or DEFAULT_TRAIN_OUT
     source = None
     if args.resume:
+        check_unlocked(out)  # first: a run just starting there holds the lock but has no checkpoint yet
         config = config_from_checkpoint(out, **given)
     else:
         if args.init_from:

@@ -4,9 +4,11 @@ Two runs writing into one folder would interleave their metrics and replace each
 other's checkpoints, so a training run holds an exclusive lock on the folder
 itself (``flock`` on the directory) from before it reads anything there until
 it ends.  A second run into the same folder is refused at once with a one-line
-message.  The lock belongs to the kernel: it is released when the process ends,
-however it ends (an exception, Ctrl-C, ``kill -9``), so no stale lock is ever
-left behind, and nothing is written into the folder for it.
+message; ``--resume`` asks about the lock (``check_unlocked``) before it looks
+for the checkpoint, which a run that is just starting has not written yet.
+The lock belongs to the kernel: it is released when the process ends, however
+it ends (an exception, Ctrl-C, ``kill -9``), so no stale lock is ever left
+behind, and nothing is written into the folder for it.
 
 A run killed while writing a file leaves the temporary file of that write
 (``.checkpoint.safetensors.XXXXXXXX.tmp``, see ``engine.files``).  Once the lock
@@ -59,19 +61,49 @@ def locked_out_dir(out: str | Path) -> Iterator[Path]:
         finally:
             _remove_if_empty(path, made)
         return
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    fd = _open_folder(path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise TrainError(f"another stepgrad run is writing to {path} (it holds the folder's lock); "
-                             f"wait for it to end, or choose another --out") from None
+        _lock(fd, path)
         try:
             yield path
         finally:
             _remove_if_empty(path, made)
     finally:
         os.close(fd)  # releases the lock
+
+
+def check_unlocked(out: str | Path) -> None:
+    """``TrainError``, as ``locked_out_dir`` gives it, if another run holds the lock of the folder ``out``.
+
+    For ``--resume``: a run that is just starting holds the lock before it has
+    written a checkpoint, and that run, not the missing checkpoint, is what the
+    user needs to hear about.  The lock is taken and let go at once; a folder
+    that does not exist is not locked (and is not made).
+    """
+    if fcntl is None:
+        return
+    path = Path(out)
+    try:
+        fd = _open_folder(path)
+    except OSError:  # no such folder (or not a folder): nothing holds its lock
+        return
+    try:
+        _lock(fd, path)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _open_folder(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+
+
+def _lock(fd: int, path: Path) -> None:
+    """Lock the open folder ``fd`` (``flock``, exclusive), or raise ``TrainError`` if another holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise TrainError(f"another stepgrad run is writing to {path} (it holds the folder's lock); "
+                         f"wait for it to end, or choose another --out") from None
 
 
 def _remove_if_empty(path: Path, made: bool) -> None:

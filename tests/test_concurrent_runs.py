@@ -70,6 +70,23 @@ def test_a_second_run_into_the_same_folder_is_refused_and_the_first_goes_on(star
     assert len(steps) >= 3 and steps == list(range(1, len(steps) + 1))  # the refused runs wrote nothing there
 
 
+def test_resuming_a_folder_whose_run_is_just_starting_names_that_run_not_the_missing_checkpoint(start, tmp_path):
+    """A run holds the folder's lock from its start, before its first checkpoint: resuming then is refused for
+    the run, as when it has a checkpoint, not with 'nothing to resume'."""
+    (tmp_path / "run").mkdir()
+    with locked_out_dir(tmp_path / "run"):  # a run just starting: locked, no checkpoint yet
+        resume = start("train", "--out", "run", "--resume", "--no-progress")
+        out, err = resume.communicate(timeout=120)
+    assert resume.returncode == 1 and err.strip().splitlines() == [
+        "stepgrad: error: another stepgrad run is writing to run (it holds the folder's lock); wait for it to "
+        "end, or choose another --out"], err
+    resume = start("train", "--out", "run", "--resume", "--no-progress")  # the lock gone: nothing to resume
+    out, err = resume.communicate(timeout=120)
+    assert resume.returncode == 1 and err.strip() == "stepgrad: error: nothing to resume: " \
+        "run/checkpoint.safetensors does not exist", err
+    assert os.listdir(tmp_path / "run") == []  # neither left anything there
+
+
 def test_the_lock_goes_with_a_killed_run(start, tmp_path):
     first = start("train", *LONG_RUN, "--data", "corpus.txt", "--out", "run", "--steps", "100000")
     wait_for_steps(tmp_path / "run" / "metrics.jsonl", 3, first)
