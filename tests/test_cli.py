@@ -465,6 +465,33 @@ def test_demo_trains_on_shakespeare_offline_and_lists_what_it_wrote(tmp_path, of
     assert len((tmp_path / "tour" / "gpt" / "sample.txt").read_text()) == 21
 
 
+@pytest.fixture(scope="module")
+def demo_without_dot(tmp_path_factory):
+    """A two-step demo run with Graphviz's ``dot`` hidden from PATH: ``(its folder, the CompletedProcess)``."""
+    cwd = tmp_path_factory.mktemp("demo-without-dot")
+    path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep) if not (Path(d) / "dot").exists())
+    env = dict(os.environ, PATH=path, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "models", "demo", "--out", "tour", "--steps", "2", "--eval-iters",
+                           "1", "--sample-tokens", "20"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return cwd / "tour", proc
+
+
+def test_the_demo_without_graphviz_lists_each_file_once_and_says_how_to_draw_the_graph(demo_without_dot):
+    tour, proc = demo_without_dot
+    summary = proc.stdout[proc.stdout.index("== done in"):].splitlines()
+    listed = [line.split()[0] for line in summary if line.startswith("  tour/")]
+    assert len(listed) == len(set(listed)), listed
+    assert [name for name in listed if "graph" in name] == ["tour/gpt-graph.dot"]
+    assert sorted(p.name for p in tour.glob("gpt-graph*")) == ["gpt-graph.dot"]
+    line = next(line for line in summary if "tour/gpt-graph.dot" in line)
+    assert "DOT text, not drawn: Graphviz is not installed" in line and "vector picture" not in line
+    hint = [line for line in summary if "install Graphviz" in line]
+    assert len(hint) == 1 and "apt-get install graphviz" in hint[0]
+    assert "dot -Tsvg tour/gpt-graph.dot -o tour/gpt-graph.svg" in hint[0]
+    assert "Graphviz's `dot` program is not installed" in proc.stderr
+
+
 def test_an_optimizer_without_a_tuned_rate_uses_its_own_default_lr(tmp_path):
     (tmp_path / "slow.py").write_text("from optim import SGD\n\n\nclass Slow(SGD):\n"
                                       "    def __init__(self, params, lr=0.003):\n"
