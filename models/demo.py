@@ -8,9 +8,10 @@
    a progress bar, its loss curve and a picture of its inner statistics
    (``stats.png``: update-to-data ratios, gradient norms, saturated GELU units);
 3. a sample of the text the GPT writes now;
-4. pictures of the computation graph of one GPT training step (an SVG, and a PNG whose
-   text stays readable; without Graphviz's ``dot`` program, the DOT text of the SVG and,
-   in the summary, a line saying how to draw it);
+4. pictures of the computation graph of the GPT just trained, its loss on one batch
+   of random characters differentiated (an SVG, and a PNG whose text stays readable;
+   without Graphviz's ``dot`` program, the DOT text of the SVG and, in the summary,
+   a line saying how to draw it);
 
 then a list of every file written.
 """
@@ -74,27 +75,29 @@ def run_demo(out: str | Path = DEFAULT_OUT, steps: int = DEFAULT_STEPS, data: st
     atomic_write_bytes(result.out / "sample.txt", text.encode("utf-8", errors="backslashreplace"))
     files["that sample"] = result.out / "sample.txt"
 
-    _section(echo, "4/4", "the computation graph of one GPT training step (modules drawn as boxes)")
-    unrendered = _draw_graphs("gpt", out, files)
+    _section(echo, "4/4", "the computation graph of the trained GPT's loss on a batch of random characters "
+                          "(modules drawn as boxes)")
+    unrendered = _draw_graphs(result.out / CHECKPOINT, out, files)
 
     _summary(echo, out, files, time.perf_counter() - started, result.out / CHECKPOINT, unrendered)
     return files
 
 
-def _draw_graphs(model_name: str, out: Path, files: dict[str, Path]) -> str | None:
-    """Draw the GPT's graph as an SVG and a readable PNG into ``out``, adding them to ``files``.
+def _draw_graphs(checkpoint: Path, out: Path, files: dict[str, Path]) -> str | None:
+    """Draw the graph of the GPT saved in ``checkpoint`` (its loss on one random batch, as ``stepgrad graph
+    --checkpoint`` draws it) as an SVG and a readable PNG into ``out``, adding them to ``files``.
 
     Without Graphviz's ``dot`` program only the SVG's DOT text is written (the PNG's would be the
     same text under the same name); returns then the line the summary prints about it, else None.
     """
-    svg = draw_model_graph(model_name, out / "gpt-graph.svg")[0]
+    svg = draw_model_graph("gpt", out / "gpt-graph.svg", checkpoint=checkpoint)[0]
     if svg.suffix == ".dot":  # save_graph fell back to the DOT text and said so on stderr
         files["the GPT's graph as DOT text, not drawn: Graphviz is not installed"] = svg
         return (f"the graph was left as DOT text: install Graphviz (apt-get install graphviz, or brew install "
                 f"graphviz) and run the demo again, or run: dot -Tsvg {svg} -o {svg.with_suffix('.svg')}")
     files["the GPT's graph (zoom in: it is a vector picture)"] = svg
     files["the GPT's graph as an image, blocks collapsed so its text stays readable"] = draw_model_graph(
-        model_name, out / "gpt-graph.png")[0]
+        "gpt", out / "gpt-graph.png", checkpoint=checkpoint)[0]
     return None
 
 

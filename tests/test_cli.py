@@ -492,6 +492,18 @@ def test_the_demo_without_graphviz_lists_each_file_once_and_says_how_to_draw_the
     assert "Graphviz's `dot` program is not installed" in proc.stderr
 
 
+def test_the_demo_draws_the_gpt_it_trained_not_a_fresh_one(demo_without_dot):
+    from models.graph_cmd import checkpoint_loss, model_loss
+
+    tour, _ = demo_without_dot
+    dot = (tour / "gpt-graph.dot").read_text()
+    label = dot[dot.index("<B>loss</B>&#160;=&#160;"):]
+    shown = float(re.search(r"<I>data</I>&#160;([-\d.]+)", label).group(1))  # the loss, to four digits
+    trained = checkpoint_loss(tour / "gpt" / "checkpoint.safetensors")[0].item()  # the same batch
+    assert shown == pytest.approx(trained, abs=6e-4)
+    assert shown != pytest.approx(model_loss("gpt")[0].item(), abs=6e-4)  # a fresh GPT's 4.218, about ln 65
+
+
 def test_an_optimizer_without_a_tuned_rate_uses_its_own_default_lr(tmp_path):
     (tmp_path / "slow.py").write_text("from optim import SGD\n\n\nclass Slow(SGD):\n"
                                       "    def __init__(self, params, lr=0.003):\n"
