@@ -83,7 +83,7 @@ class CommandParser(Parser):
 # ------------------------------------------------------------ argument types
 
 def graph_depth(text: str):
-    """``stepgrad graph --depth``: 'auto', 'all' (every op: None) or a whole number >= 1."""
+    """``stepgrad graph --depth`` and ``explore --depth``: 'auto', 'all' (every op: None) or a whole number >= 1."""
     if text in ("auto", "all"):
         return None if text == "all" else text
     try:
@@ -341,18 +341,23 @@ def _add_explore(commands, parent: Parser) -> None:
     from models.explore_cmd import EXAMPLES
 
     cmd = _command(
-        commands, "explore", parent, f"[--example {{{','.join(EXAMPLES)}}} | --checkpoint FILE] [-o FILE.html]",
+        commands, "explore", parent,
+        f"[--example {{{','.join(EXAMPLES)}}} | --checkpoint FILE] [--depth auto|all|N] [-o FILE.html]",
         "write a page that steps through a forward and backward pass",
         "Write one self-contained HTML page (open it in any browser, no server needed) that\n"
         "walks through an example's forward pass op by op and its backward pass edge by edge,\n"
         "with the engine's own values and gradients, beside the graph and the trace table.\n"
         "Examples: linreg, the seed's linear regression (three iterations of the training loop);\n"
         "neuron, one tanh neuron; mlp, a small MLP; gpt, one GPT training step, modules collapsed.\n"
-        "--checkpoint FILE explores one random batch through a saved model (from train or import).",
+        "--checkpoint FILE explores one random batch through a saved model (from train or import).\n"
+        "--depth collapses modules into boxes as stepgrad graph --depth does.",
         f"{PROG} explore --example neuron -o neuron.html")
     source = cmd.add_mutually_exclusive_group()
     source.add_argument("--example", choices=list(EXAMPLES), help="which example (default: linreg)")
     source.add_argument("--checkpoint", metavar="FILE", help="a saved language model instead of an example")
+    cmd.add_argument("--depth", type=graph_depth, default=argparse.SUPPRESS, metavar="auto|all|N",
+                     help="collapse each module N dotted names deep into one box, one step each way; all: every "
+                          "op; auto: as stepgrad graph (default: every op; gpt: 4; a checkpoint: auto)")
     cmd.add_argument("-o", "--output", metavar="FILE.html", help="the page to write (default: backprop-EXAMPLE.html)")
     cmd.set_defaults(handler=_run_explore)
 

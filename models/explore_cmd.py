@@ -4,10 +4,11 @@
     stepgrad explore --example neuron         one tanh neuron (micrograd's example)
     stepgrad explore --example mlp -o m.html  a small MLP (two Linear layers) on four points
     stepgrad explore --example gpt            one GPT training step, modules collapsed
+    stepgrad explore --example gpt --depth 3  the same, one box per transformer block
     stepgrad explore --checkpoint F           one training step of a saved model (from train or import)
 
 Each example builds its loss, model and optimizer, hands them to ``engine.viz.explore``
-and saves the page.
+and saves the page; ``--depth`` (as ``stepgrad graph --depth``) replaces the example's own depth.
 """
 
 from __future__ import annotations
@@ -165,9 +166,13 @@ def main_explore(args) -> int:
     """Run ``stepgrad explore`` from parsed command-line ``args``; return the exit code."""
     if args.checkpoint:
         path = Path(args.output or f"backprop-{Path(args.checkpoint).stem}.html")
-        written = explore_example(checkpoint_example(args.checkpoint)).save(path)
+        example = checkpoint_example(args.checkpoint)
     else:
         name = args.example or "linreg"
-        written = example_explorer(name).save(Path(args.output or f"backprop-{name}.html"))
+        path = Path(args.output or f"backprop-{name}.html")
+        example = EXAMPLES[name]()
+    if "depth" in args:  # given: 'auto', None (all) or a whole number
+        example.depth = args.depth
+    written = explore_example(example).save(path)
     print(f"wrote {written}: open it in a web browser ({written.resolve().as_uri()})", file=sys.stdout)
     return 0

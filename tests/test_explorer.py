@@ -592,6 +592,17 @@ def test_cli_bad_input_is_one_line(tmp_path):
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("stepgrad: error: No such file or directory")
 
 
+def test_cli_depth_collapses_as_stepgrad_graph_does(tmp_path):
+    run = _stepgrad("explore", "--example", "gpt", "--depth", "3", "-o", "gpt.html", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    page = (tmp_path / "gpt.html").read_text(encoding="utf-8")
+    assert "Modules are collapsed at depth=3: each box is one step (90 nodes in full;" in page
+    assert _stepgrad("explore", "--depth", "all", "-o", "lin.html", cwd=tmp_path).returncode == 0
+    assert "collapsed" not in (tmp_path / "lin.html").read_text(encoding="utf-8")
+    bad = _stepgrad("explore", "--depth", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "argument --depth: '0' is not 'auto', 'all' or a positive integer" in bad.stderr
+
+
 def test_gpt_step_at_module_depth_shows_its_modules_as_steps_and_every_gradient():
     from models.explore_cmd import GPT_DEPTH
 
