@@ -135,11 +135,13 @@ EXAMPLES: dict[str, Callable[[], Example]] = {
 
 
 def explore_example(example: Example):
-    """The `Explorer` of an `Example`."""
+    """The `Explorer` of an `Example`; its advice on depth names ``stepgrad explore --depth``."""
     from engine.viz import explore
+    from models.graph_cmd import cli_depth_hint
 
     return explore(example.root, params=example.params, optimizer=example.optimizer, depth=example.depth,
-                   iterations=example.iterations, tol=example.tol, title=f"Backprop, step by step: {example.what}")
+                   iterations=example.iterations, tol=example.tol, title=f"Backprop, step by step: {example.what}",
+                   depth_hint=cli_depth_hint())
 
 
 def example_explorer(name: str):

@@ -91,13 +91,21 @@ def output_path(model_name: str, output: str | Path | None, fmt: str | None) -> 
     return Path(output or f"{model_name}-graph.{fmt}"), fmt
 
 
+def cli_depth_hint():
+    """The command line's ``engine.viz.DepthHint``: ``--depth all`` draws every op, a bigger ``--depth`` more."""
+    from engine.viz import DepthHint
+
+    return DepthHint("--depth all", "--depth")
+
+
 def model_graph(model_name: str, checkpoint: str | Path | None = None, view: str = "forward", depth="auto",
                 max_nodes: int = 300, check: bool = False):
     """The ``graphviz.Digraph`` of one batch's loss of a fresh ``model_name`` (or of the model in ``checkpoint``).
 
     The forward view is drawn after ``backward()`` (the parameters show their
     ``.grad``); the backward view computes every gradient for the picture itself.
-    ``depth``, ``max_nodes`` and ``check`` are ``engine.viz.draw_graph``'s.
+    ``depth``, ``max_nodes`` and ``check`` are ``engine.viz.draw_graph``'s; the caption's advice on
+    depth names ``--depth``.
     """
     from engine.viz import draw_graph
 
@@ -105,7 +113,8 @@ def model_graph(model_name: str, checkpoint: str | Path | None = None, view: str
     loss.name = "loss"
     if view == "forward":
         loss.backward()
-    return draw_graph(loss, params=model, view=view, depth=depth, max_nodes=max_nodes, check=check)
+    return draw_graph(loss, params=model, view=view, depth=depth, max_nodes=max_nodes, check=check,
+                      depth_hint=cli_depth_hint())
 
 
 def png_size(data: bytes) -> tuple[int, int]:

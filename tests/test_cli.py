@@ -425,6 +425,14 @@ def test_graph_options_view_check_depth_and_max_nodes(stepgrad, tmp_path):
     assert bad.returncode == 2 and "argument --depth: '0' is not 'auto', 'all' or a positive integer" in bad.stderr
 
 
+def test_graph_captions_advise_on_depth_with_the_flag_not_python(stepgrad, tmp_path):
+    assert stepgrad("graph", "--model", "gpt", "-o", "gpt.dot").returncode == 0
+    dot = (tmp_path / "gpt.dot").read_text()
+    assert "automatically collapsed at depth=4 (90 nodes in full; --depth all draws everything, a bigger --depth " \
+           "shows more)" in dot
+    assert "depth=None" not in dot and "depth= " not in dot
+
+
 @needs_dot
 def test_a_whole_gpt_is_svg_by_default_and_a_png_only_at_a_readable_depth(stepgrad, tmp_path):
     svg = stepgrad("graph", "--model", "gpt")

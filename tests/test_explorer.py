@@ -10,7 +10,7 @@ import pytest
 
 from engine import Tensor, manual_seed, nn, randn
 from engine.trace import trace_backward
-from engine.viz import ExploreError, explore
+from engine.viz import DepthHint, ExploreError, explore
 from engine.viz.explore import picture
 from engine.viz.explore.backward import grad_value
 from engine.viz.explore.values import describe
@@ -238,6 +238,24 @@ def test_a_collapsed_module_is_one_step_with_its_op_count_and_its_inputs_gradien
     last = {f["label"]: f for f in ex.steps[-1]["fields"]}
     for name, p in net.named_parameters():
         assert _shown(last[f"{name}.grad"]) == grad_value(p.grad.data, 16)["lines" if p.size <= 16 else "stats"]
+
+
+def test_the_page_advises_on_depth_as_the_caller_spells_it():
+    def advice(ex):
+        notes = [n for s in ex.steps if s["kind"] == "box" for n in s["notes"]]
+        return ex.notes + notes
+
+    loss, net = _net_loss()
+    python = advice(explore(loss, params=net, depth=2))
+    assert any("depth=None shows every op" in n for n in python)
+    assert any("depth=None shows every edge" in n for n in python)
+    assert any("a bigger depth= shows them" in n for n in python)
+    ex = explore(loss, params=net, depth=2, depth_hint=DepthHint("--depth all", "--depth"))
+    cli = advice(ex)
+    assert any("collapsed at depth=2" in n and "--depth all shows every op" in n for n in cli)
+    assert any("--depth all shows every edge" in n for n in cli)
+    assert any("a bigger --depth shows them" in n for n in cli)
+    assert "depth=None" not in ex.html() and "depth= " not in ex.html()  # nor in the picture's caption
 
 
 def test_explore_reads_the_graph_only():
@@ -592,11 +610,13 @@ def test_cli_bad_input_is_one_line(tmp_path):
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("stepgrad: error: No such file or directory")
 
 
-def test_cli_depth_collapses_as_stepgrad_graph_does(tmp_path):
+def test_cli_depth_collapses_as_stepgrad_graph_does_and_its_advice_names_the_flag(tmp_path):
     run = _stepgrad("explore", "--example", "gpt", "--depth", "3", "-o", "gpt.html", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     page = (tmp_path / "gpt.html").read_text(encoding="utf-8")
-    assert "Modules are collapsed at depth=3: each box is one step (90 nodes in full;" in page
+    assert "Modules are collapsed at depth=3: each box is one step (90 nodes in full; --depth all shows every op)." \
+        in page
+    assert "--depth all shows every edge" in page and "depth=None" not in page
     assert _stepgrad("explore", "--depth", "all", "-o", "lin.html", cwd=tmp_path).returncode == 0
     assert "collapsed" not in (tmp_path / "lin.html").read_text(encoding="utf-8")
     bad = _stepgrad("explore", "--depth", "0", cwd=tmp_path)

@@ -10,7 +10,7 @@ import pytest
 from engine import Tensor, manual_seed, name_scope, nn, randn
 from engine.autograd import toposort
 from engine.ops import Op
-from engine.viz import GraphTooLarge, draw_graph, save_graph
+from engine.viz import DepthHint, GraphTooLarge, draw_graph, save_graph
 from engine.viz.labels import attrs_text
 from engine.viz.style import CHECK_LEVELS, REDUCE_COLOR, ROLE_COLORS
 
@@ -136,6 +136,15 @@ def test_depth_collapses_modules_into_boxes():
     assert "collapsed at depth=1" in src
     deeper = draw_graph(loss, params=net, depth=2).source
     assert "<B>blocks.0</B>&#160;<I>_Block</I>" in deeper and "<B>blocks.1</B>&#160;<I>_Block</I>" in deeper
+
+
+def test_the_caption_advises_on_depth_as_the_caller_spells_it():
+    net, loss = _net_loss()
+    python = draw_graph(loss, params=net, depth=1).source
+    assert "collapsed at depth=1 " in python and "depth=None draws everything, a bigger depth= shows more" in python
+    cli = draw_graph(loss, params=net, depth=1, depth_hint=DepthHint("--depth all", "--depth")).source
+    assert "collapsed at depth=1 " in cli and "--depth all draws everything, a bigger --depth shows more" in cli
+    assert "depth=None" not in cli and "depth= " not in cli
 
 
 def test_node_limit_message_suggests_depth():

@@ -10,6 +10,7 @@ See docs/graphs.md for the views, the colours and the options, docs/watch-backpr
 from engine.viz.clusters import GraphTooLarge
 from engine.viz.draw import draw_graph
 from engine.viz.explore import Explorer, ExploreError, explore
+from engine.viz.hints import DepthHint
 from engine.viz.render import save_graph
 
-__all__ = ["draw_graph", "save_graph", "GraphTooLarge", "explore", "Explorer", "ExploreError"]
+__all__ = ["draw_graph", "save_graph", "GraphTooLarge", "explore", "Explorer", "ExploreError", "DepthHint"]

@@ -13,6 +13,7 @@ from engine.viz.check import check_leaves
 from engine.viz.clusters import Box, choose_layout, cluster_scope, scope_tree
 from engine.viz.edges import backward_edges, forward_edges
 from engine.viz.graph import read_graph
+from engine.viz.hints import DepthHint
 from engine.viz.labels import esc, keep_spaces, shape_text
 from engine.viz.nodes import box_label, node_label
 from engine.viz.style import EDGE_ATTRS, GRAPH_ATTRS, MODULE_BORDER, MODULE_FILL, NODE_ATTRS, caption, legend_rows
@@ -93,7 +94,7 @@ def _add_nodes(g, layout, classes, grads, checks, max_values, steps):
     emit(g, "")
 
 
-def _caption_lines(graph, layout, view, params, auto, edges, check):
+def _caption_lines(graph, layout, view, params, auto, edges, check, hint):
     root = graph.root
     ops = sum(1 for n in graph.nodes if not n.is_leaf)
     what = esc(root.name or (root.op or "leaf"))
@@ -114,14 +115,14 @@ def _caption_lines(graph, layout, view, params, auto, edges, check):
     if layout.depth:
         how = "automatically " if auto else ""
         lines.append(esc(f"modules {how}collapsed at depth={layout.depth} ({len(graph.nodes)} nodes in full; "
-                         f"depth=None draws everything, a bigger depth= shows more)"))
+                         f"{hint.every} draws everything, a bigger {hint.more} shows more)"))
     if check:
         lines.append("grad check: float64 central differences at a few elements of each leaf (the worst shown)")
     return lines
 
 
 def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300, check=False, max_values=16,
-               rankdir=None, legend=True, grads=True):
+               rankdir=None, legend=True, grads=True, depth_hint=DepthHint()):
     """Draw the computation graph that produced `root`; returns a `graphviz.Digraph`.
 
     `params`: a dict name -> Tensor, or an nn.Module whose named parameters label the
@@ -136,6 +137,8 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
     `max_values` elements show their values. `rankdir` 'LR' or 'TB' (default: LR for
     small pictures, TB for big ones); `legend` adds the colour key to the caption.
     `grads=False` leaves the gradients out of the labels (the explorer shows them itself).
+    `depth_hint` (a `DepthHint`) words the caption's advice on depth as the caller
+    spells it: `depth=None` by default, `--depth all` for the command line.
     """
     if view not in ("forward", "backward"):
         raise ValueError(f"view must be 'forward' or 'backward', not {view!r}")
@@ -149,7 +152,7 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
     g = graphviz.Digraph("computation_graph", graph_attr=dict(GRAPH_ATTRS, rankdir=rankdir),
                          node_attr=NODE_ATTRS, edge_attr=EDGE_ATTRS)
     edges, steps = backward_edges(graph, layout, trace) if trace is not None else (forward_edges(graph, layout), [])
-    lines = _caption_lines(graph, layout, view, params, depth == "auto", edges, check)
+    lines = _caption_lines(graph, layout, view, params, depth == "auto", edges, check, depth_hint)
     roles = {i.role for i in layout.items if not isinstance(i, Box)}
     key = legend_rows(roles, bool(layout.boxes), bool(steps), bool(checks)) if legend else ""
     g.attr(label=caption(lines, key))

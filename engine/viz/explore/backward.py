@@ -123,7 +123,7 @@ def _edge_step(row, count, graph, layout, root_label, max_values, name_of):
                      str(row.total), "; ".join(row.notes)], flow="grad")
 
 
-def _box_step(box, rows, graph, layout, classes, depth, name_of):
+def _box_step(box, rows, graph, layout, classes, depth, name_of, hint):
     """The edges inside one collapsed module as one step: the gradients reaching its inputs."""
     edges, totals = [], {}
     for row in rows:
@@ -144,7 +144,7 @@ def _box_step(box, rows, graph, layout, classes, depth, name_of):
              if layout.item_of(parent) is parent]
     ops = count(box.ops, "op")
     notes = [f"{count(len(rows), 'edge')} of the backward pass through {ops} inside this module make this one "
-             f"step (modules are collapsed at depth={depth}; depth=None shows every edge)"]
+             f"step (modules are collapsed at depth={depth}; {hint.every} shows every edge)"]
     names = ", ".join(totals)
     return step("backward", "box", f"{title}: back through {ops}", item=box.key, edges=edges, grads=grads,
                 fields=fields, notes=notes, bubble=ops,
@@ -181,15 +181,17 @@ def _grads_step(graph, layout, trace, max_values, name_of):
                 row=[f"done: {len(leaves)} leaves", "", "", "", "", ""], flow="grad")
 
 
-def backward_steps(graph, layout, trace, classes, max_values, name_of):
-    """The backward phase as steps: the seed, one step per edge (or per collapsed module), the gradients."""
+def backward_steps(graph, layout, trace, classes, max_values, name_of, hint):
+    """The backward phase as steps: the seed, one step per edge (or per collapsed module), the gradients.
+
+    `hint` (a `DepthHint`) words the advice on depth."""
     steps = [_seed_step(graph, trace, max_values)]
     counts = {}
     group, group_box = [], None
 
     def flush():
         if group:
-            steps.append(_box_step(group_box, list(group), graph, layout, classes, layout.depth, name_of))
+            steps.append(_box_step(group_box, list(group), graph, layout, classes, layout.depth, name_of, hint))
             group.clear()
 
     for row in trace.rows:

@@ -26,6 +26,7 @@ from engine.viz.explore.passes import ExploreError, namer, read_pass
 from engine.viz.explore.steps import field, step
 from engine.viz.explore.update import COLUMNS as UPDATE_COLUMNS
 from engine.viz.explore.update import ShadowOptimizer, update_steps
+from engine.viz.hints import DepthHint
 from engine.viz.labels import number
 
 FORWARD_COLUMNS = ["tensor", "op", "value"]
@@ -126,7 +127,7 @@ def _check_step(loss, previous, tol):
 
 
 def explore(root, params=None, optimizer=None, *, depth=None, iterations=1, tol=None, max_nodes=300,
-            max_values=16, title=None):
+            max_values=16, title=None, depth_hint=DepthHint()):
     """Walk through the forward and backward pass that made `root`; returns an `Explorer`.
 
     `root` is the output (a loss), explored before `backward()` frees its graph; nothing
@@ -136,6 +137,8 @@ def explore(root, params=None, optimizer=None, *, depth=None, iterations=1, tol=
     step back), 'auto' chooses as `draw_graph` does; a graph of more than `max_nodes`
     nodes is collapsed further, or not drawn, and the page says so. Arrays of at most
     `max_values` elements are shown in full, bigger ones as shape and summary.
+    `depth_hint` (a `DepthHint`) words the page's advice on depth as the caller spells
+    it: `depth=None` by default, `--depth all` for the command line.
 
     `optimizer` adds the training loop's other phases: 'converged?' and the update
     θ ← θ − step(∇J(θ)), parameter by parameter, computed on copies (the optimizer and
@@ -155,7 +158,7 @@ def explore(root, params=None, optimizer=None, *, depth=None, iterations=1, tol=
     for i in range(iterations):
         with shadow.values_in() if shadow is not None and i > 0 else nullcontext():
             out = compute() if compute is not None else root
-            current = read_pass(out, params, depth, max_nodes, max_values)
+            current = read_pass(out, params, depth, max_nodes, max_values, depth_hint)
             if shadow is None:
                 passes.append(current)
                 break

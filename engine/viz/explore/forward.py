@@ -67,13 +67,13 @@ def _op_step(node, layout, name_of, max_values):
                 bubble=bubble(t.data), row=[label, node.op, short(t.data, max_values)], flow="loss")
 
 
-def _box_step(box, layout, classes, name_of, max_values):
+def _box_step(box, layout, classes, name_of, max_values, hint):
     outs = box.outs
     title = f"{box.scope}" + (f" ({classes[box.scope]})" if classes.get(box.scope) else "")
     fields = [field(f"out {name_of(t)}", value=describe(t.data, max_values), tone="value") for t in outs[:MAX_LISTED]]
     ins = ", ".join(shape_text(t.shape) for t in box.ins[:MAX_LISTED])
-    notes = [f"{count(box.ops, 'op')} ran inside this module; it is collapsed into one step (a deeper depth= "
-             f"shows them)"]
+    notes = [f"{count(box.ops, 'op')} ran inside this module; it is collapsed into one step (a bigger "
+             f"{hint.more} shows them)"]
     if ins:
         notes.append(f"inputs of shapes {ins}")
     first = outs[0] if outs else None
@@ -84,15 +84,17 @@ def _box_step(box, layout, classes, name_of, max_values):
                 row=[box.scope, count(box.ops, "op"), value], flow="loss")
 
 
-def forward_steps(graph, layout, classes, name_of, max_values):
-    """The forward phase as steps: the leaves, then one step per op (or per collapsed module)."""
+def forward_steps(graph, layout, classes, name_of, max_values, hint):
+    """The forward phase as steps: the leaves, then one step per op (or per collapsed module).
+
+    `hint` (a `DepthHint`) words the advice on depth."""
     steps = [_leaves_step(layout, name_of, max_values)]
     current_box = None
     for node in computation_order(graph):
         item = layout.item_of(node)
         if isinstance(item, Box):
             if item is not current_box:
-                steps.append(_box_step(item, layout, classes, name_of, max_values))
+                steps.append(_box_step(item, layout, classes, name_of, max_values, hint))
                 current_box = item
             continue
         current_box = None

@@ -38,13 +38,14 @@ class Pass:
     notes: list = field(default_factory=list)
 
 
-def choose(graph, depth, max_nodes):
+def choose(graph, depth, max_nodes, hint):
     """(layout, drawn, notes): what to draw at `depth` within `max_nodes` nodes.
 
     depth=None draws every op and 'auto' chooses as `draw_graph` does; an int collapses
     the modules of that nesting depth. When that is more than `max_nodes` nodes, the
     modules are collapsed deeper until it fits and a note says so; when nothing fits
     the layout keeps every op and the picture is left out (the note says that too).
+    `hint` (a `DepthHint`) words the advice on depth.
     """
     try:
         layout = choose_layout(graph, depth, max_nodes)
@@ -55,7 +56,7 @@ def choose(graph, depth, max_nodes):
         if layout.depth:
             full = len(collapse(graph, None).items)
             notes.append(f"Modules are collapsed at depth={layout.depth}: each box is one step ({full} nodes in "
-                         f"full; depth=None shows every op).")
+                         f"full; {hint.every} shows every op).")
         return layout, True, notes
     wanted = len(collapse(graph, None if depth == "auto" else depth).items)
     top = depth - 1 if isinstance(depth, int) else max_depth(graph)
@@ -102,11 +103,13 @@ def check_root(root):
                            "backward(), or call backward(retain_graph=True)")
 
 
-def read_pass(root, params, depth, max_nodes, max_values, draw=True):
-    """The `Pass` of `root`: graph, layout, trace, steps, node details and (with `draw`) the picture."""
+def read_pass(root, params, depth, max_nodes, max_values, hint, draw=True):
+    """The `Pass` of `root`: graph, layout, trace, steps, node details and (with `draw`) the picture.
+
+    `hint` (a `DepthHint`) words the notes' and the picture's advice on depth."""
     check_root(root)
     graph = read_graph(root, params)
-    layout, drawn, notes = choose(graph, depth, max_nodes)
+    layout, drawn, notes = choose(graph, depth, max_nodes, hint)
     seed = None if root.data.size == 1 else np.ones(root.shape, dtype=root.dtype)
     try:
         trace = trace_backward(root, grad=seed, params=params, max_values=max_values)
@@ -117,13 +120,13 @@ def read_pass(root, params, depth, max_nodes, max_values, draw=True):
                      f"(as for output.sum()).")
     classes = module_classes(params, graph)
     name_of = namer(graph, trace)
-    steps = forward_steps(graph, layout, classes, name_of, max_values)
-    steps += backward_steps(graph, layout, trace, classes, max_values, name_of)
+    steps = forward_steps(graph, layout, classes, name_of, max_values, hint)
+    steps += backward_steps(graph, layout, trace, classes, max_values, name_of, hint)
     nodes = {item.key: _node_info(item, classes, name_of, max_values) for item in layout.items}
     result = Pass(graph, layout, trace, steps, nodes, notes=notes)
     if draw and drawn:
         try:
-            result.svg, result.size = picture.render(root, params, layout.depth, max_values)
+            result.svg, result.size = picture.render(root, params, layout.depth, max_values, hint)
         except picture.NoPicture as err:
             result.notes.append(str(err) + ".")
     return result

@@ -97,16 +97,17 @@ def _scale(size):
     return whole if whole >= 0.6 else min(1.25, PANE[0] / size[0])
 
 
-def _svg(root, params, depth, max_values, rankdir):
-    dot = draw_graph(root, params, depth=depth, max_nodes=10**9, max_values=max_values, grads=False, rankdir=rankdir)
+def _svg(root, params, depth, max_values, hint, rankdir):
+    dot = draw_graph(root, params, depth=depth, max_nodes=10**9, max_values=max_values, grads=False, rankdir=rankdir,
+                     depth_hint=hint)
     try:
         return clean_svg(dot.pipe(format="svg", encoding="utf-8"))
     except graphviz.ExecutableNotFound as err:
         raise NoPicture(f"Graphviz could not run: {err}") from None
 
 
-def render(root, params, depth, max_values):
-    """The SVG (cleaned) of `draw_graph(root, params, depth=depth)` without gradients, and its size.
+def render(root, params, depth, max_values, hint):
+    """The SVG (cleaned) of `draw_graph(root, params, depth=depth, depth_hint=hint)` without gradients, and its size.
 
     `draw_graph` picks the direction; when its picture is wider than tall (a chain of
     ops), the top-to-bottom layout is used if the page can show it larger.
@@ -115,9 +116,9 @@ def render(root, params, depth, max_values):
     if shutil.which("dot") is None:
         raise NoPicture("Graphviz's `dot` program is not installed (apt-get install graphviz, or brew install "
                         "graphviz), so the graph is not drawn; the steps and the table work without it")
-    svg, size = _svg(root, params, depth, max_values, None)
+    svg, size = _svg(root, params, depth, max_values, hint, None)
     if size[0] > 1.3 * size[1]:
-        tall, tall_size = _svg(root, params, depth, max_values, "TB")
+        tall, tall_size = _svg(root, params, depth, max_values, hint, "TB")
         if _scale(tall_size) > _scale(size):
             return tall, tall_size
     return svg, size
