@@ -95,7 +95,10 @@ def encode_meta(meta: Any) -> str:
 
 
 def decode_meta(text: str) -> Any:
-    """Inverse of ``encode_meta``; ``ValueError`` for text too deep or too large to be stepgrad's (see ``parse_json``)."""
+    """Inverse of ``encode_meta``.
+
+    ``ValueError`` for text too deep or too large to be stepgrad's (see ``parse_json``).
+    """
     return _untag(parse_json(text, "metadata"))
 
 

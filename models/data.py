@@ -103,7 +103,8 @@ def unpack_shakespeare(packed: bytes) -> str:
     try:
         raw = gzip.decompress(packed)
     except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"the packaged tiny Shakespeare is damaged ({_first_line(error)}); reinstall stepgrad") from None
+        raise DataError(f"the packaged tiny Shakespeare is damaged ({_first_line(error)}); "
+                        "reinstall stepgrad") from None
     digest = hashlib.sha256(raw).hexdigest()
     if digest != SHAKESPEARE_SHA256:
         raise DataError(f"the packaged tiny Shakespeare is damaged (sha256 {digest[:16]}..., expected "

@@ -28,7 +28,10 @@ class Rule:
         return self.text
 
     def holds(self, value: Any) -> bool:
-        """Whether ``value`` is a finite number of the right kind (an int for ``int``; never a bool) passing the test."""
+        """Whether ``value`` is a finite number of the right kind passing the test.
+
+        The right kind: an int for ``int``, never a bool.
+        """
         kinds = (int,) if self.kind is int else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):
             return False

@@ -42,7 +42,8 @@ DATA_BYTES_PER_CHARACTER = 13  # int64 id, up to 4 bytes of str, the file's byte
 _PROBE = 4096  # numbers in the probe parameter of optimizer_bytes
 HEADER_BYTES_PER_TENSOR = 96  # a checkpoint header's entry besides the name: dtype, shape, 12-digit offsets
 HEADER_BYTES_PER_PARAMETER = 160  # the metadata's optimizer state and group entry of one parameter, escaped
-HEADER_BYTES_BASE = 4096  # the rest of the metadata: kind, settings, tokenizer (its characters are added), random states
+# the rest of the metadata: kind, settings, tokenizer (its characters are added), random states
+HEADER_BYTES_BASE = 4096
 
 
 class SizeError(ValueError):

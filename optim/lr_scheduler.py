@@ -386,7 +386,8 @@ class OneCycleLR(LRScheduler):
             if not isinstance(epochs, int) or epochs <= 0:
                 raise ValueError(f"OneCycleLR: invalid epochs {epochs!r} (must be a positive integer)")
             if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
-                raise ValueError(f"OneCycleLR: invalid steps_per_epoch {steps_per_epoch!r} (must be a positive integer)")
+                raise ValueError(f"OneCycleLR: invalid steps_per_epoch {steps_per_epoch!r} "
+                                 "(must be a positive integer)")
             self.total_steps = epochs * steps_per_epoch
         else:
             raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
@@ -483,7 +484,8 @@ def _per_group(name, optimizer, value):
     """One value per param group (a scalar is repeated)."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
-            raise ValueError(f"{name} has {len(value)} values, but there are {len(optimizer.param_groups)} param groups")
+            raise ValueError(f"{name} has {len(value)} values, "
+                             f"but there are {len(optimizer.param_groups)} param groups")
         return list(value)
     return [value] * len(optimizer.param_groups)
 

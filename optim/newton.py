@@ -99,7 +99,8 @@ class Newton(Optimizer):
             loss = closure()
         params = [p for p in self._params if p.grad is not None]
         if not params:
-            raise RuntimeError("Newton: no parameter has a gradient; the closure must call loss.backward(create_graph=True)")
+            raise RuntimeError("Newton: no parameter has a gradient; "
+                               "the closure must call loss.backward(create_graph=True)")
         if not any(p.grad.requires_grad for p in params):
             raise RuntimeError(
                 "Newton needs second derivatives, but no gradient carries a graph: the closure must call "
@@ -139,7 +140,8 @@ class Newton(Optimizer):
                 s = np.linalg.lstsq(H, g, rcond=None)[0]
             solver, iters = "dense", 0
         else:
-            s, iters = conjugate_gradient(lambda v: hvp(v) + damping * v, g, group["cg_max_iter"], float(group["cg_tol"]))
+            s, iters = conjugate_gradient(lambda v: hvp(v) + damping * v, g,
+                                          group["cg_max_iter"], float(group["cg_tol"]))
             solver = "cg"
 
         lr = float(group["lr"])

@@ -178,7 +178,8 @@ class Optimizer:
                     f"create it with requires_grad=True (or use engine.nn.Parameter)")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in params}) != len(params) or any(id(p) in seen for p in params):
-            raise ValueError(f"{type(self).__name__}: some parameters appear more than once (or in more than one group)")
+            raise ValueError(f"{type(self).__name__}: some parameters appear more than once "
+                             "(or in more than one group)")
         group["params"] = params
         if names is not None:
             group["param_names"] = names

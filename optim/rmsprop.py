@@ -95,7 +95,8 @@ class RMSprop(Optimizer):
         stats.update({
             "step": st["step"],
             "rms_mean": float(rms.mean()) if rms.size else None,
-            "effective_lr_median": float(np.median(float(group["lr"]) / (rms + float(group["eps"])))) if rms.size else None,
+            "effective_lr_median": (float(np.median(float(group["lr"]) / (rms + float(group["eps"]))))
+                                    if rms.size else None),
         })
         if "momentum_buffer" in st:
             stats["momentum_buffer_norm"] = _norm(st["momentum_buffer"])

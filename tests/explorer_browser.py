@@ -63,7 +63,8 @@ class Browser:
 # What the panel and the inspector show, read back from the page: [[label, shown]], where shown
 # is the list of value lines, or [[name, text]] of a summary, or the text of a text field.
 _READ_FIELDS = """(box) => Array.from(box.querySelectorAll('.sgx-field')).map((f) => {
-  const lines = f.querySelector('.sgx-lines'), stats = f.querySelector('.sgx-stats'), text = f.querySelector('.sgx-text');
+  const lines = f.querySelector('.sgx-lines'), stats = f.querySelector('.sgx-stats');
+  const text = f.querySelector('.sgx-text');
   const shown = lines ? lines.textContent.split('\\n')
     : stats ? Array.from(stats.querySelectorAll('.sgx-stat')).map((s) => [s.querySelector('i').textContent.trim(),
                                                                           s.querySelector('b').textContent])

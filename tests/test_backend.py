@@ -17,7 +17,8 @@ from engine import functional as F
 from engine.kernels import compiled
 
 NUMBA_MISSING = importlib.util.find_spec("numba") is None
-needs_numba = pytest.mark.skipif(NUMBA_MISSING, reason="the numba backend is not installed (pip install 'stepgrad[fast]')")
+needs_numba = pytest.mark.skipif(NUMBA_MISSING,
+                                 reason="the numba backend is not installed (pip install 'stepgrad[fast]')")
 
 
 def run_python(code, **env):

@@ -61,7 +61,8 @@ def test_the_folder_of_a_gpt2model_without_prefixes_loads(gpt2_dir, tmp_path):
     save_file(bare, tmp_path / "model.safetensors")
     (tmp_path / "config.json").write_bytes((gpt2_dir / "config.json").read_bytes())
     ids = np.arange(10)[None, :]                                          # (1, 10)
-    np.testing.assert_array_equal(GPT.from_pretrained(tmp_path)(ids)[0].data, GPT.from_pretrained(gpt2_dir)(ids)[0].data)
+    np.testing.assert_array_equal(GPT.from_pretrained(tmp_path)(ids)[0].data,
+                                  GPT.from_pretrained(gpt2_dir)(ids)[0].data)
 
 
 def test_bpe_tokenizer_agrees_with_transformers(gpt2_dir):

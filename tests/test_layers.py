@@ -117,6 +117,19 @@ def test_module_level_imports_form_no_cycle_apart_from_the_late_import():
             visit(m)
 
 
+# ----- line length ---------------------------------------------------------------------
+MAX_LINE = 120
+SOURCE_FOLDERS = ("engine", "optim", "models", "bench", "tests", "docs")
+
+
+def test_no_source_line_is_longer_than_the_limit():
+    long = [f"{path.relative_to(ROOT)}:{number} ({len(line)})"
+            for folder in SOURCE_FOLDERS for path in sorted((ROOT / folder).rglob("*.py"))
+            if "__pycache__" not in path.parts
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if len(line) > MAX_LINE]
+    assert not long, f"lines longer than {MAX_LINE} characters: {', '.join(long)}"
+
+
 # ----- the reading order ----------------------------------------------------------------
 def test_the_reading_order_is_as_long_as_it_says_and_holds_no_machine_code():
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")

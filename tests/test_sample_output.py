@@ -97,7 +97,8 @@ def test_tokens_stream_as_they_are_drawn(tmp_path):
 
 @pytest.mark.parametrize("kind, sizes", [("bigram", {}), ("mlp", dict(block_size=4)), ("gpt", dict(block_size=6))])
 def test_each_token_costs_the_same_the_model_sees_at_most_its_context(kind, sizes):
-    model = build_model(kind, {"vocab_size": 5, **sizes, **(dict(n_layer=1, n_head=1, n_embd=4) if kind == "gpt" else {})})
+    small = dict(n_layer=1, n_head=1, n_embd=4) if kind == "gpt" else {}
+    model = build_model(kind, {"vocab_size": 5, **sizes, **small})
     seen = []
     forward = model.forward
 

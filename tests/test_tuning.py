@@ -33,7 +33,8 @@ libc.free(block)
 a = np.arange(256 * 256, dtype=np.float64).reshape(256, 256) % 7
 assert np.array_equal(a @ a, np.einsum("ij,jk->ik", a, a))
 with open("/proc/self/maps") as maps:  # found here, not by the engine's code: the probe must not import it
-    paths = sorted({{line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line.lower() and "/" in line}})
+    paths = sorted({{line.split(maxsplit=5)[-1].strip() for line in maps
+                     if "openblas" in line.lower() and "/" in line}})
 libs = [lib for lib in map(ctypes.CDLL, paths) if hasattr(lib, "openblas_thread_timeout")]
 print(json.dumps({{"mmapped": mmapped, "spins": [lib.openblas_thread_timeout() for lib in libs],
                   "env": os.environ.get("OPENBLAS_THREAD_TIMEOUT"), "tuned": {tuned}}}))

@@ -21,7 +21,10 @@ def causal_mask(t, dtype):
 
 
 def scaled_softmax(a, scale, is_causal):
-    """a (b, H, T, S) <- softmax(a * scale [+ causal mask]) over its last axis, in place; values below 1e-30 set to 0."""
+    """a (b, H, T, S) <- softmax(a * scale [+ causal mask]) over its last axis, in place.
+
+    Values below 1e-30 are set to 0.
+    """
     a *= scale
     if is_causal:
         a += causal_mask(a.shape[-1], a.dtype)[-a.shape[-2]:]

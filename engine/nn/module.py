@@ -51,7 +51,8 @@ class Module:
 
     def __setattr__(self, name, value):
         if "_modules" not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting attributes")
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                                 "before setting attributes")
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         if isinstance(value, Parameter):

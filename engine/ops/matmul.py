@@ -14,7 +14,8 @@ def _check(a, b):
     if k_a != k_b:
         raise ShapeError(
             f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
-            f"{k_a} (last axis of the first) != {k_b} ({'axis 0' if b.ndim == 1 else 'second-to-last axis'} of the second)")
+            f"{k_a} (last axis of the first) != {k_b} "
+            f"({'axis 0' if b.ndim == 1 else 'second-to-last axis'} of the second)")
 
 
 class MatMul(Op):

@@ -116,7 +116,7 @@ class CrossEntropy(Op):
             w = g * Tensor._wrap(weight / max(int(valid.sum()), 1))
         if not state.grad_enabled:                                    # (softmax - onehot) * w, as arrays
             return Tensor._wrap(kernels.cross_entropy_backward(probs, t, w.data).reshape(x.shape))
-        p = Softmax.apply(x.reshape(-1, n_class), axis=-1)            # recording the backward: softmax stays in the graph
+        p = Softmax.apply(x.reshape(-1, n_class), axis=-1)  # recording the backward: softmax stays in the graph
         onehot = np.zeros(probs.shape, dtype=probs.dtype)
         onehot[np.arange(len(t)), t] = 1.0
         return ((p - Tensor._wrap(onehot)) * w).reshape(x.shape)

@@ -82,7 +82,8 @@ def attrs_text(attrs, width=44):
         if isinstance(v, np.ndarray):
             v = f"array{shape_text(v.shape)}"
         elif isinstance(v, tuple) and any(isinstance(x, np.ndarray) for x in v):
-            v = "[" + ", ".join(f"array{shape_text(x.shape)}" if isinstance(x, np.ndarray) else repr(x) for x in v) + "]"
+            v = "[" + ", ".join(f"array{shape_text(x.shape)}" if isinstance(x, np.ndarray) else repr(x)
+                                for x in v) + "]"
         elif isinstance(v, np.dtype):
             v = str(v)
         else:
