@@ -74,7 +74,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_version", "_changed_at", "_retains_grad", "name",
-                 "__weakref__")
+                 "_scope", "__weakref__")
     __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__, keeping the graph
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
@@ -85,6 +85,7 @@ class Tensor:
         self._changed_at = 0  # the clock's tick at the latest such change (0: never)
         self._retains_grad = False
         self.name = name
+        self._scope = state.scope  # the module (or name_scope) it was made in: pictures draw it there
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)

@@ -382,3 +382,45 @@ def test_no_svg_text_run_has_a_space_a_browser_would_drop(view, tmp_path):
     texts = [t.text or "" for t in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}text")]
     assert any(t.lstrip("\xa0 ").startswith("of _Net") for t in texts)  # the caption run that lost its space
     assert [t for t in texts if t != t.strip(" ") or "  " in t] == []
+
+
+def _frames(source):
+    """{node id: the titles of the module frames around it, outermost first} of a DOT source."""
+    frames, stack, title = {}, [], None
+    for line in source.splitlines():
+        if re.match(r"\t+subgraph cluster_\d+ \{$", line):
+            stack.append(None)
+        elif stack and stack[-1] is None and (title := re.search(r"label=<<B>([^<]+)</B>", line)):
+            stack[-1] = title.group(1)
+        elif line.strip() == "}" and stack:
+            stack.pop()
+        elif node := re.match(r"\t+(\w+) \[label=", line):
+            frames[node.group(1)] = tuple(stack)
+    return frames
+
+
+def _frames_of(source, name):
+    """The frames around the node whose label starts with the bold `name`."""
+    key = next(k for k, v in _node_labels(source).items() if re.search(rf"<TD[^>]*><B>{re.escape(name)}</B>", v))
+    return _frames(source)[key]
+
+
+def test_inputs_are_drawn_outside_the_modules_they_are_passed_into():
+    # a module's frame holds its ops and its parameters; a tensor made outside and passed in stays outside
+    from models.explore_cmd import TinyMLP, xor_loss
+    from models.gpt import GPT, GPTConfig
+    manual_seed(0)
+    mlp = TinyMLP()
+    src = draw_graph(xor_loss(mlp), params=mlp).source
+    assert _frames_of(src, "x") == () and _frames_of(src, "y") == ()
+    assert _frames_of(src, "hidden.weight") == ("hidden",) and _frames_of(src, "linear") == ("hidden",)
+    gpt = GPT(GPTConfig(vocab_size=11, block_size=4, n_layer=1, n_head=2, n_embd=8))
+    block = gpt.transformer.h[0]
+    block.attn.flash = False  # attention in primitive ops, with its causal mask made inside the module
+    x = randn(1, 4, 8)
+    x.name = "x"
+    src = draw_graph((block(x) ** 2).mean(), params=block, depth=None).source
+    assert _frames_of(src, "x") == ()
+    mask = next(k for k, v in _node_labels(src).items() if "-inf" in v)
+    assert _frames(src)[mask] == ("transformer.h.0", "transformer.h.0.attn")  # made inside: drawn inside
+    assert _frames_of(src, "ln_1.weight") == ("transformer.h.0", "transformer.h.0.ln_1")

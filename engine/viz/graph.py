@@ -1,7 +1,8 @@
 """Reading a computation graph into plain records for drawing.
 
 Only the node protocol is used: a tensor made by a recorded op has `_ctx` with
-`.op.name`, `.parents`, `.attrs` and `.scope`; a leaf has `_ctx is None`. Each op
+`.op.name`, `.parents`, `.attrs` and `.scope`; a leaf has `_ctx is None` and, when
+made by `Tensor(...)`, `._scope`, the module scope it was made in. Each op
 node stands for the op *and* the tensor it produced; leaves (parameters, inputs,
 data) are nodes of their own. Unnamed one-element constants (the 0.5 in `x * 0.5`)
 are not drawn as nodes but written into the op that uses them.
@@ -111,5 +112,15 @@ def read_graph(root, params=None):
     root_node.role = "output" if root._ctx is not None else root_node.role
     for n in nodes:
         if n.is_leaf and n.consumers:
-            n.scope = common_scope(c.scope for c in n.consumers)
+            n.scope = common_scope(_leaf_scopes(n))
     return Graph(nodes, root_node, tensors)
+
+
+def _leaf_scopes(leaf):
+    """Where a leaf may be drawn: inside the modules of all its consumers, and (not for a parameter, which
+    belongs to the module using it) inside the scope it was made in (a tensor passed in from outside stays out)."""
+    scopes = [c.scope for c in leaf.consumers]
+    made_in = getattr(leaf.tensor, "_scope", None)  # None: an engine-made constant (Tensor._wrap), place unknown
+    if leaf.role != "param" and made_in is not None:
+        scopes.append(made_in)
+    return scopes
