@@ -169,6 +169,11 @@ class ExplorerPage:
                  .filter((t) => !t.closest('.sgx-gradtag') && t.getNumberOfChars() !== t.textContent.length)
                  .map((t) => t.textContent)""")
 
+    def text_overflows(self):
+        """The texts of the picture shown that reach beyond the box drawn around them: a list of
+        (text, by how many pixels)."""
+        return self.root.locator(".sgx-picture:not([hidden]) svg").evaluate(TEXT_OVERFLOWS)
+
     def table_overflow(self):
         """How many pixels the widest table (or cell) of the table panel reaches beyond the panel's width
         (0 or less: every column is in view)."""
@@ -236,6 +241,26 @@ _BUBBLE_OVERLAPS = """(root) => {
   const left = view.left + graph.clientLeft, top = view.top + graph.clientTop;
   if (b.left < left - 1 || b.top < top - 1 || b.right > left + graph.clientWidth + 1
       || b.bottom > top + graph.clientHeight + 1) found.push(['cut', bubble.textContent]);
+  return found;
+}"""
+
+
+# Each text of a Graphviz SVG (outside arrows and the explorer's gradient tags) against the smallest
+# polygon or path drawn in its group that holds the text's anchor: a node's box or one of its cells, a
+# module's frame, a legend cell, the picture's background. [text, pixels it reaches beyond that box].
+TEXT_OVERFLOWS = """(svg) => {
+  const found = [];
+  for (const t of svg.querySelectorAll('g.graph text')) {
+    if (t.closest('g.edge, .sgx-gradtag')) continue;
+    const x = Number(t.getAttribute('x')), y = Number(t.getAttribute('y'));
+    const boxes = Array.from(t.parentNode.querySelectorAll(':scope > polygon, :scope > path')).map((p) => p.getBBox())
+      .filter((b) => b.x <= x && x <= b.x + b.width && b.y <= y && y <= b.y + b.height);
+    if (!boxes.length) continue;
+    const box = boxes.reduce((a, b) => (a.width * a.height <= b.width * b.height ? a : b));
+    const r = t.getBBox();
+    const beyond = Math.max(box.x - r.x, r.x + r.width - (box.x + box.width));
+    if (beyond > 0.25) found.push([t.textContent, Math.round(beyond * 100) / 100]);
+  }
   return found;
 }"""
 

@@ -9,7 +9,7 @@ from engine.viz.explore.names import derivative_text, operand
 from engine.viz.explore.passes import namer
 from engine.viz.explore.values import describe
 from engine.viz.graph import read_graph
-from explorer_browser import Browser, ExplorerPage, unavailable
+from explorer_browser import TEXT_OVERFLOWS, Browser, ExplorerPage, unavailable
 from models.explore_cmd import EXAMPLES, example_explorer, explore_example, neuron_example
 from test_explorer import OPTIMIZERS, _trained_once, xor_loss
 
@@ -186,10 +186,11 @@ def test_every_example_steps_to_the_end_and_shows_the_leaves_grad(name, browser,
 
 
 @pytest.mark.parametrize("name", ["mlp", "gpt"])
-def test_gradient_tags_cover_no_box_label_or_other_tag_and_no_space_is_dropped(name, browser, tmp_path):
+def test_gradient_tags_cover_no_box_label_or_other_tag_no_space_is_dropped_no_text_spills(name, browser, tmp_path):
     ex = example_explorer(name)
     page = browser.open(ex.save(tmp_path / f"{name}.html"))
     assert page.dropped_spaces() == []                  # e.g. "<B>forward view</B> of X" read "forward viewof X"
+    assert page.text_overflows() == []                  # e.g. "(12, 64, 128) float32" past its box's border
     done = next(k for k, s in enumerate(ex.steps) if s["kind"] == "grads")  # every node holds its gradient
     page.go(done)
     assert len(page.tags()) > 5
@@ -236,7 +237,22 @@ def test_a_saved_svg_shows_its_text_as_wide_as_graphviz_measured_it(browser, tmp
     page = ExplorerPage(browser.context.new_page(), path, wait_for="svg")
     runs = page.page.evaluate(_RUN_WIDTHS)
     assert len(runs) > 5
-    assert [r for r in runs if abs(r[1] - r[2]) > 0.03 * r[2] + 1] == []
+    assert [r for r in runs if abs(r[1] - r[2]) > 0.5] == []  # each run as wide as Graphviz measured it
+    _clean(page)
+
+
+@pytest.mark.parametrize("model, view, check", [("linreg", "backward", True), ("linreg", "forward", True),
+                                               ("mlp", "forward", False), ("mlp", "backward", True),
+                                               ("gpt", "forward", False), ("gpt", "backward", False)])
+def test_no_text_of_a_saved_svg_is_wider_than_its_box(browser, tmp_path, model, view, check):
+    # Graphviz sizes each box by its own measure of the text (whole pixels per letter); a browser draws the
+    # same font a few percent wider, and "analytic -5.14806, numeric -5.14806" ran past its cell
+    from engine.viz import save_graph
+    from models.graph_cmd import model_graph
+    path = save_graph(model_graph(model, view=view, check=check), tmp_path / f"{model}.svg")
+    page = ExplorerPage(browser.context.new_page(), path, wait_for="svg")
+    assert page.page.locator("svg text").count() > 20
+    assert page.page.locator("svg").evaluate(TEXT_OVERFLOWS) == []
     _clean(page)
 
 

@@ -424,3 +424,14 @@ def test_inputs_are_drawn_outside_the_modules_they_are_passed_into():
     mask = next(k for k, v in _node_labels(src).items() if "-inf" in v)
     assert _frames(src)[mask] == ("transformer.h.0", "transformer.h.0.attn")  # made inside: drawn inside
     assert _frames_of(src, "ln_1.weight") == ("transformer.h.0", "transformer.h.0.ln_1")
+
+
+def test_every_text_of_a_saved_svg_is_as_wide_as_graphviz_measured_it(tmp_path):
+    # a browser draws letters at their exact width, Graphviz sized the boxes with whole pixels per letter
+    net, loss = _net_loss()
+    dot = draw_graph(loss, params=net, view="backward", check=True, depth=None)
+    texts = list(ET.parse(save_graph(dot, tmp_path / "g.svg")).getroot().iter("{http://www.w3.org/2000/svg}text"))
+    assert len(texts) > 50 and all(t.get("lengthAdjust") == "spacingAndGlyphs" for t in texts)
+    runs = [(t.text, float(t.get("textLength")), float(t.get("x"))) for t in texts if t.get("text-anchor") == "start"]
+    caption = next(k for k, (text, _, _) in enumerate(runs) if text == "backward view")
+    assert runs[caption][2] + runs[caption][1] == runs[caption + 1][2]  # the next run starts where it ends

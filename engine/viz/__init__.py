@@ -2,7 +2,7 @@
 
     from engine.viz import draw_graph, explore, save_graph
     dot = draw_graph(loss, params=model)       # a graphviz.Digraph
-    save_graph(dot, "graph.svg")               # or dot.render("graph", format="svg")
+    save_graph(dot, "graph.svg")               # svg (text fitted to its boxes in a browser), png, pdf, dot
     explore(loss, params=model).save("backprop.html")  # the forward and backward pass, step by step
 
 See docs/graphs.md for the views, the colours and the options, docs/watch-backprop.md for the explorer.

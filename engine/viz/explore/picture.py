@@ -17,6 +17,7 @@ import graphviz
 from engine.viz.clusters import Box
 from engine.viz.draw import draw_graph
 from engine.viz.labels import FONT
+from engine.viz.render import fitted_svg
 
 _GROUP = re.compile(r'<g id="[^"]*" class="(node|edge|cluster)">\s*<title>(.*?)</title>', re.S)
 _IDS = re.compile(r'\s(id|xlink:title|xlink:href)="[^"]*"')
@@ -101,7 +102,7 @@ def _svg(root, params, depth, max_values, hint, rankdir):
     dot = draw_graph(root, params, depth=depth, max_nodes=10**9, max_values=max_values, grads=False, rankdir=rankdir,
                      depth_hint=hint)
     try:
-        return clean_svg(dot.pipe(format="svg", encoding="utf-8"))
+        return clean_svg(fitted_svg(dot.engine, dot.source.encode("utf-8")).decode("utf-8"))
     except graphviz.ExecutableNotFound as err:
         raise NoPicture(f"Graphviz could not run: {err}") from None
 
