@@ -47,8 +47,9 @@ def linreg_loss(seed: int = 0) -> tuple[Tensor, LinearRegression]:
     x, y = make_data(100, seed)  # (100,), (100,)
     prediction = model(Tensor(x, name="x"))  # (100,)
     prediction.name = "prediction"
+    target = Tensor(y, name="y")  # (100,) made outside the frame, so drawn outside it
     with name_scope("mse"):
-        loss = F.mse_loss(prediction, Tensor(y, name="y"))  # ()
+        loss = F.mse_loss(prediction, target)  # ()
     return loss, model
 
 

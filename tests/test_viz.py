@@ -424,6 +424,10 @@ def test_inputs_are_drawn_outside_the_modules_they_are_passed_into():
     mask = next(k for k, v in _node_labels(src).items() if "-inf" in v)
     assert _frames(src)[mask] == ("transformer.h.0", "transformer.h.0.attn")  # made inside: drawn inside
     assert _frames_of(src, "ln_1.weight") == ("transformer.h.0", "transformer.h.0.ln_1")
+    from models.graph_cmd import linreg_loss
+    loss, model = linreg_loss()
+    src = draw_graph(loss, params=model).source
+    assert _frames_of(src, "y") == () and _frames_of(src, "x") == ()  # the data, outside the mse frame
 
 
 def test_every_text_of_a_saved_svg_is_as_wide_as_graphviz_measured_it(tmp_path):
