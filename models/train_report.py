@@ -30,7 +30,8 @@ def echo_line(line: str) -> None:
 
 def describe(config: TrainConfig, dataset: CharDataset, resume: bool, step: int, estimate: Estimate) -> str:
     """The opening line: model, size and memory estimate, data, steps, batch and learning rates."""
-    action = f"resuming at step {step} of {config.steps}" if resume else f"{config.steps} steps"
+    steps = f"{config.steps} step{'s' * (config.steps != 1)}"
+    action = f"resuming at step {step} of {config.steps}" if resume else steps
     if config.init_from and not resume:
         action += f" from the weights of {config.init_from}"
     words = f" (a word list: {len(dataset.starts):,} words, one per line)" if dataset.word_list else ""

@@ -167,7 +167,9 @@ def test_the_opening_line_gives_the_parameters_and_the_memory(tmp_path, capsys):
     (tmp_path / "corpus.txt").write_text("hello world, " * 100, encoding="utf-8")
     assert main(["train", "--model", "bigram", "--data", str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "run"),
                  "--steps", "1", "--no-progress"]) == 0
-    assert "training bigram (81 parameters, about " in capsys.readouterr().out  # 9 characters, squared
+    out = capsys.readouterr().out
+    assert "training bigram (81 parameters, about " in out  # 9 characters, squared
+    assert "; 1 step, batch " in out  # one step, not "1 steps"
 
 
 def test_a_resumed_run_prints_the_estimate_of_the_same_run_started_fresh(tmp_path):
