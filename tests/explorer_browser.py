@@ -183,6 +183,13 @@ class ExplorerPage:
                  return Math.max(wrap.scrollWidth - wrap.clientWidth,
                                  ...cells.map((c) => c.getBoundingClientRect().right - right)); }""")
 
+    def split_numbers(self):
+        """The numbers of the table panel that the browser splits: a list of (row's step, cell text, number,
+        'lines' when its characters lie on more than one line, or 'cut' when it reaches beyond its cell
+        without an ellipsis, or without the whole text in the cell's title). A number takes its brackets and
+        its comma: '[[0.1417],' stays whole."""
+        return self.root.locator(".sgx-tablewrap").evaluate(_SPLIT_NUMBERS)
+
     def highlighted(self):
         """(current node key, [active arrow keys]) of the picture shown."""
         pic = self.root.locator(".sgx-picture:not([hidden])")
@@ -261,6 +268,34 @@ TEXT_OVERFLOWS = """(svg) => {
     const beyond = Math.max(box.x - r.x, r.x + r.width - (box.x + box.width));
     if (beyond > 0.25) found.push([t.textContent, Math.round(beyond * 100) / 100]);
   }
+  return found;
+}"""
+
+
+# a number (not part of a name such as x1 or h.3), with the brackets it opens or closes and its comma
+_SPLIT_NUMBERS = """(wrap) => {
+  const unit = /(?<![\\w.\\[(])[\\[(]*-?(?:\\d+\\.?\\d*|\\.\\d+)(?:e[+-]?\\d+)?[\\])]*,?(?![\\w.])/gi;
+  const found = [];
+  wrap.querySelectorAll('.sgx-row td').forEach((td) => {
+    const texts = [], walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+    for (let t = walk.nextNode(), at = 0; t; at += t.length, t = walk.nextNode()) texts.push([t, at]);
+    const whole = texts.map(([t]) => t.data).join(''), cell = td.getBoundingClientRect();
+    const place = (i) => { const [t, at] = texts.filter(([, at]) => at <= i).pop(); return [t, i - at]; };
+    for (const m of whole.matchAll(unit)) {
+      const range = document.createRange();
+      range.setStart(...place(m.index));
+      range.setEnd(...place(m.index + m[0].length - 1));
+      range.setEnd(range.endContainer, range.endOffset + 1);
+      const rects = Array.from(range.getClientRects()).filter((r) => r.width > 0);
+      const step = td.parentNode.dataset.step;
+      if (rects.some((r) => Math.abs(r.top - rects[0].top) > 2)) found.push([step, whole, m[0], 'lines']);
+      const end = range.endContainer.parentElement;
+      if (rects.some((r) => r.right > cell.right - parseFloat(getComputedStyle(td).paddingRight) + 0.5)
+          && (getComputedStyle(end).textOverflow !== 'ellipsis' || td.title !== whole)) {
+        found.push([step, whole, m[0], 'cut']);
+      }
+    }
+  });
   return found;
 }"""
 

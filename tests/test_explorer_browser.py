@@ -215,6 +215,25 @@ def test_the_bubble_covers_no_frame_title_node_label_or_tag_and_is_in_view_at_an
     _clean(page)
 
 
+@pytest.mark.parametrize("name", ["mlp", "gpt"])
+def test_no_number_of_the_table_is_split_across_lines_or_cut_without_an_ellipsis(name, browser, tmp_path):
+    # a narrow column broke "[[0.1417], [-0.2816]" into "[[0.1417" / "]," / "[-0.281…", "norm=0.01119" into
+    # "norm=0.0" / "1119"
+    ex = example_explorer(name)
+    page = browser.open(ex.save(tmp_path / f"{name}.html"))
+    split = {}
+    for k in range(len(ex.steps)):
+        assert page.step == k
+        split.update({(row, unit): (cell, how) for row, cell, unit, how in page.split_numbers()})
+        page.press("ArrowRight")
+    page.page.set_viewport_size({"width": 1000, "height": 700})     # columns too narrow for some numbers
+    cut = page.root.locator(".sgx-whole").evaluate_all("(es) => es.filter((e) => e.scrollWidth > e.clientWidth)")
+    assert len(cut) > 0
+    split.update({(row, unit): (cell, how) for row, cell, unit, how in page.split_numbers()})
+    assert split == {}, f"{len(split)} numbers split: {list(split.items())[:8]}"
+    _clean(page)
+
+
 # every run of text followed at once by another on its line (not the next cell of a table): its text, its
 # width in the browser, and the width Graphviz gave it
 _RUN_WIDTHS = """() => {

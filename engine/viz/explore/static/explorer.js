@@ -151,6 +151,22 @@ function explorer(root) {
     }
   }
 
+  // ---- a cell of the table: its numbers (with the brackets and the comma they carry) never break across
+  // lines; one too wide for its column ends in an ellipsis (the cell's title holds the whole text)
+  const NUMBER = /(?<![\w.[(])[[(]*-?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?[\])]*,?(?![\w.])/gi;
+
+  function cellText(text) {
+    const box = el("div", "sgx-cell");
+    let at = 0;
+    for (const m of text.matchAll(NUMBER)) {
+      if (m.index > at) box.appendChild(document.createTextNode(text.slice(at, m.index)));
+      box.appendChild(el("span", "sgx-whole", m[0]));
+      at = m.index + m[0].length;
+    }
+    if (at < text.length) box.appendChild(document.createTextNode(text.slice(at)));
+    return box;
+  }
+
   // ---- the table of the current pass: one table per phase (forward, converged?, backward: the trace, update)
   function buildTable(passIndex) {
     const P = passes[passIndex];
@@ -185,8 +201,8 @@ function explorer(root) {
       tr.appendChild(el("td", "sgx-num", String(j + 1)));
       s.row.forEach((cell) => {
         const td = el("td");
-        td.appendChild(el("div", "sgx-cell", cell));
-        if (cell.length > 12) td.title = cell;
+        td.appendChild(cellText(cell));
+        if (cell) td.title = cell;
         tr.appendChild(td);
       });
       tr.addEventListener("click", () => { stop(); go(j); focusRoot(); });
