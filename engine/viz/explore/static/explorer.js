@@ -151,9 +151,10 @@ function explorer(root) {
     }
   }
 
-  // ---- a cell of the table: its numbers (with the brackets and the comma they carry) never break across
-  // lines; one too wide for its column ends in an ellipsis (the cell's title holds the whole text)
-  const NUMBER = /(?<![\w.[(])[[(]*-?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?[\])]*,?(?![\w.])/gi;
+  // ---- a cell of the table: its numbers (with the brackets and the comma they carry; not the digits of a
+  // name such as x1, h.3 or add#4) never break across lines; one too wide for its column ends in an ellipsis
+  // (the cell's title holds the whole text)
+  const NUMBER = /(?<![\w.#[(])[[(]*-?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?[\])]*,?(?![\w.])/gi;
 
   function cellText(text) {
     const box = el("div", "sgx-cell");
