@@ -190,6 +190,14 @@ class ExplorerPage:
         its comma: '[[0.1417],' stays whole."""
         return self.root.locator(".sgx-tablewrap").evaluate(_SPLIT_NUMBERS)
 
+    def caption(self):
+        """The words shown above the picture that say how to read it: the text of the picture's own caption
+        and key, and of any caption the page adds, as the browser shows them (hidden text left out)."""
+        return self.root.evaluate(
+            """(root) => Array.from(root.querySelectorAll(
+                 '.sgx-picture:not([hidden]) g.graph > text, .sgx-caption > *'))
+               .filter((e) => e.checkVisibility({visibilityProperty: true})).map((e) => e.textContent).join(' ')""")
+
     def highlighted(self):
         """(current node key, [active arrow keys]) of the picture shown."""
         pic = self.root.locator(".sgx-picture:not([hidden])")

@@ -488,6 +488,23 @@ def test_every_node_and_arrow_a_step_names_is_in_the_picture():
 
 
 @needs_dot
+def test_the_picture_leaves_its_caption_to_the_page_which_has_one_per_phase():
+    captions = {}
+    for name in ("mlp", "neuron"):
+        root, params = _example(name)
+        ex = explore(root, params=params)
+        svg = ex._passes[0].svg
+        assert "forward view" not in svg and "data flowing forward" not in svg and ">parameter</text>" in svg
+        captions[name] = ex._data()["captions"]
+    assert set(captions["mlp"]) == {"forward", "check", "backward", "update"}
+    assert "arrows: data flowing forward" in captions["mlp"]["forward"][1]
+    assert "the gradient of loss flows back" in captions["mlp"]["backward"][1]
+    assert "a, b: argument order" in captions["mlp"]["backward"][1]               # linear's inputs are in order
+    assert "a, b: argument order" not in captions["neuron"]["backward"][1]        # mul and add need no order
+    assert all("dashed: no gradient flows there" in text for _, text in captions["neuron"].values())
+
+
+@needs_dot
 def test_the_page_is_self_contained():
     loss, model = _linreg()
     page = explore(loss, params=model).html()

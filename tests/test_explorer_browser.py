@@ -234,6 +234,19 @@ def test_no_number_of_the_table_is_split_across_lines_or_cut_without_an_ellipsis
     _clean(page)
 
 
+def test_the_caption_above_the_graph_names_the_phase_shown(browser, tmp_path):
+    # it said "forward view ... arrows: data flowing forward" during the backward pass and the update
+    ex = example_explorer("mlp")
+    page = browser.open(ex.save(tmp_path / "mlp.html"))
+    words = {"forward": "forward", "check": "converged?", "backward": "backward", "update": "update"}
+    for phase, word in words.items():
+        page.go(next(k for k, s in enumerate(ex.steps) if s["phase"] == phase))
+        caption = page.caption()
+        assert word in caption, (phase, caption)
+        assert [w for p, w in words.items() if p != phase and w in caption] == [], (phase, caption)
+    _clean(page)
+
+
 # every run of text followed at once by another on its line (not the next cell of a table): its text, its
 # width in the browser, and the width Graphviz gave it
 _RUN_WIDTHS = """() => {

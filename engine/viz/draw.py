@@ -16,7 +16,8 @@ from engine.viz.graph import read_graph
 from engine.viz.hints import DepthHint
 from engine.viz.labels import esc, keep_spaces, shape_text
 from engine.viz.nodes import box_label, node_label
-from engine.viz.style import EDGE_ATTRS, GRAPH_ATTRS, MODULE_BORDER, MODULE_FILL, NODE_ATTRS, caption, legend_rows
+from engine.viz.style import EDGE_ATTRS, GRAPH_ATTRS, MODULE_BORDER, MODULE_FILL, NODE_ATTRS, legend_rows
+from engine.viz.style import caption as caption_label
 
 def module_classes(params, graph):
     """{scope: class name} of a Module's sub-modules, named as their ops' scopes are.
@@ -122,7 +123,7 @@ def _caption_lines(graph, layout, view, params, auto, edges, check, hint):
 
 
 def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300, check=False, max_values=16,
-               rankdir=None, legend=True, grads=True, depth_hint=DepthHint()):
+               rankdir=None, legend=True, grads=True, caption=True, depth_hint=DepthHint()):
     """Draw the computation graph that produced `root`; returns a `graphviz.Digraph`.
 
     `params`: a dict name -> Tensor, or an nn.Module whose named parameters label the
@@ -136,7 +137,8 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
     central differences and colours it by the relative error. Tensors of at most
     `max_values` elements show their values. `rankdir` 'LR' or 'TB' (default: LR for
     small pictures, TB for big ones); `legend` adds the colour key to the caption.
-    `grads=False` leaves the gradients out of the labels (the explorer shows them itself).
+    `grads=False` leaves the gradients out of the labels (the explorer shows them itself), and
+    `caption=False` the caption's lines, keeping the legend (the explorer writes its own, phase by phase).
     `depth_hint` (a `DepthHint`) words the caption's advice on depth as the caller
     spells it: `depth=None` by default, `--depth all` for the command line.
     """
@@ -152,10 +154,11 @@ def draw_graph(root, params=None, *, view="forward", depth="auto", max_nodes=300
     g = graphviz.Digraph("computation_graph", graph_attr=dict(GRAPH_ATTRS, rankdir=rankdir),
                          node_attr=NODE_ATTRS, edge_attr=EDGE_ATTRS)
     edges, steps = backward_edges(graph, layout, trace) if trace is not None else (forward_edges(graph, layout), [])
-    lines = _caption_lines(graph, layout, view, params, depth == "auto", edges, check, depth_hint)
+    lines = _caption_lines(graph, layout, view, params, depth == "auto", edges, check, depth_hint) if caption else []
     roles = {i.role for i in layout.items if not isinstance(i, Box)}
     key = legend_rows(roles, bool(layout.boxes), bool(steps), bool(checks)) if legend else ""
-    g.attr(label=caption(lines, key))
+    if lines or key:
+        g.attr(label=caption_label(lines, key))
     _add_nodes(g, layout, module_classes(params, graph), grads, checks, max_values, steps)
     for src, dst, attrs in edges:
         g.edge(src, dst, **attrs)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.files import atomic_write_bytes
 from engine.tensor import Tensor
-from engine.viz.explore import page
+from engine.viz.explore import page, picture
 from engine.viz.explore.backward import COLUMNS as BACKWARD_COLUMNS
 from engine.viz.explore.passes import ExploreError, namer, read_pass
 from engine.viz.explore.steps import field, step
@@ -74,6 +74,7 @@ class Explorer:
             subtitle += f" in each of {len(self._passes)} iterations"
         return {"title": self.title, "subtitle": subtitle, "notes": self.notes, "passes": self._pass_info,
                 "steps": self.steps, "flow": self._loop,
+                "captions": picture.captions(graph, first.layout, first.trace.root_label),
                 "columns": {"forward": FORWARD_COLUMNS, "check": CHECK_COLUMNS, "backward": BACKWARD_COLUMNS,
                             "update": UPDATE_COLUMNS}}
 

@@ -106,7 +106,7 @@ def check_root(root):
 def read_pass(root, params, depth, max_nodes, max_values, hint, draw=True):
     """The `Pass` of `root`: graph, layout, trace, steps, node details and (with `draw`) the picture.
 
-    `hint` (a `DepthHint`) words the notes' and the picture's advice on depth."""
+    `hint` (a `DepthHint`) words the notes' advice on depth."""
     check_root(root)
     graph = read_graph(root, params)
     layout, drawn, notes = choose(graph, depth, max_nodes, hint)
@@ -126,7 +126,7 @@ def read_pass(root, params, depth, max_nodes, max_values, hint, draw=True):
     result = Pass(graph, layout, trace, steps, nodes, notes=notes)
     if draw and drawn:
         try:
-            result.svg, result.size = picture.render(root, params, layout.depth, max_values, hint)
+            result.svg, result.size = picture.render(root, params, layout.depth, max_values)
         except picture.NoPicture as err:
             result.notes.append(str(err) + ".")
     return result

@@ -16,6 +16,7 @@ import graphviz
 
 from engine.viz.clusters import Box
 from engine.viz.draw import draw_graph
+from engine.viz.edges import forward_edges
 from engine.viz.labels import FONT
 from engine.viz.render import fitted_svg
 
@@ -98,17 +99,18 @@ def _scale(size):
     return whole if whole >= 0.6 else min(1.25, PANE[0] / size[0])
 
 
-def _svg(root, params, depth, max_values, hint, rankdir):
+def _svg(root, params, depth, max_values, rankdir):
     dot = draw_graph(root, params, depth=depth, max_nodes=10**9, max_values=max_values, grads=False, rankdir=rankdir,
-                     depth_hint=hint)
+                     caption=False)
     try:
         return clean_svg(fitted_svg(dot.engine, dot.source.encode("utf-8")).decode("utf-8"))
     except graphviz.ExecutableNotFound as err:
         raise NoPicture(f"Graphviz could not run: {err}") from None
 
 
-def render(root, params, depth, max_values, hint):
-    """The SVG (cleaned) of `draw_graph(root, params, depth=depth, depth_hint=hint)` without gradients, and its size.
+def render(root, params, depth, max_values):
+    """The SVG (cleaned) of `draw_graph(root, params, depth=depth)` without gradients or caption lines (the
+    legend stays), and its size.
 
     `draw_graph` picks the direction; when its picture is wider than tall (a chain of
     ops), the top-to-bottom layout is used if the page can show it larger.
@@ -117,9 +119,29 @@ def render(root, params, depth, max_values, hint):
     if shutil.which("dot") is None:
         raise NoPicture("Graphviz's `dot` program is not installed (apt-get install graphviz, or brew install "
                         "graphviz), so the graph is not drawn; the steps and the table work without it")
-    svg, size = _svg(root, params, depth, max_values, hint, None)
+    svg, size = _svg(root, params, depth, max_values, None)
     if size[0] > 1.3 * size[1]:
-        tall, tall_size = _svg(root, params, depth, max_values, hint, "TB")
+        tall, tall_size = _svg(root, params, depth, max_values, "TB")
         if _scale(tall_size) > _scale(size):
             return tall, tall_size
     return svg, size
+
+
+def captions(graph, layout, root):
+    """{phase: (heading, text)}: what the picture shows in each phase of the page and the key to its arrows,
+    for the caption above it (the picture's own caption would say 'forward view' throughout); `root` names
+    the output."""
+    edges = forward_edges(graph, layout)
+    keys = [key for key, drawn in [("a, b: argument order", any("label" in a for _, _, a in edges)),
+                                   ("dashed: no gradient flows there",
+                                    any(a.get("style") == "dashed" for _, _, a in edges))] if drawn]
+    tail = "".join("; " + key for key in keys)
+    return {"forward": ("forward pass", f"the ops light up in the order the engine runs them, from the leaves to "
+                                        f"{root} (faded: not computed yet); arrows: data flowing forward{tail}"),
+            "check": ("converged?", f"{root} is compared with the last iteration's loss; the graph shows the "
+                                    f"values just computed{tail}"),
+            "backward": ("backward pass", f"the gradient of {root} flows back along the arrows, one a step (moving "
+                                          f"red: this step's; red: done); red tags: what each node holds so far"
+                                          f"{tail}"),
+            "update": ("update", f"the optimizer changes each parameter by its gradient (green glow: changed); "
+                                 f"the boxes keep the values it started from{tail}")}

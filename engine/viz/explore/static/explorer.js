@@ -465,6 +465,26 @@ function explorer(root) {
     pic.svg.style.height = Math.round(h * zoom) + "px";
   }
 
+  // ---- the caption above the picture: how to read it in the phase shown (text written by Python)
+  function buildCaption() {
+    const caption = q(".sgx-caption");
+    Object.entries(data.captions).forEach(([phase, [heading, text]]) => {
+      const line = el("span", "sgx-caption-" + phase);
+      line.dataset.phase = phase;
+      line.appendChild(el("b", null, heading));
+      line.appendChild(document.createTextNode(": " + text));
+      caption.appendChild(line);
+    });
+  }
+
+  function renderCaption(s) {
+    const caption = q(".sgx-caption");
+    caption.hidden = !passes[s.pass].drawn;
+    caption.querySelectorAll("span").forEach((line) => {
+      line.classList.toggle("sgx-caption-on", line.dataset.phase === s.phase);
+    });
+  }
+
   // ---- the progress line and the training-loop strip
   function renderProgress(s) {
     const [i, n] = phasePosition(s);
@@ -501,6 +521,7 @@ function explorer(root) {
     const s = steps[k];
     root.dataset.step = String(k);
     root.dataset.phase = s.phase;
+    renderCaption(s);
     applyZoom(s);
     renderGraph(s);
     renderPanel(s);
@@ -598,5 +619,6 @@ function explorer(root) {
   data.notes.forEach((t) => notes.appendChild(el("li", null, t)));
   notes.hidden = data.notes.length === 0;
   buildFlow();
+  buildCaption();
   render();
 }
