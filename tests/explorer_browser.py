@@ -161,6 +161,23 @@ class ExplorerPage:
         (the bubble itself, reaching beyond the graph's scrolling box); None when no bubble is shown."""
         return self.root.evaluate(_BUBBLE_OVERLAPS)
 
+    def bubble_pointer(self):
+        """The bubble shown now, its anchor and its pointer (the little triangle on its edge), on the screen:
+        {'bubble': [left, top, right, bottom], 'anchor': the same of the current arrow's middle (a point) or of
+        the current node, 'colour': [r, g, b] of the bubble, 'pointer': None when it has none, else {'points':
+        'up', 'down', 'left' or 'right', 'tip': [x, y], 'inside': [x, y] a point inside the triangle}};
+        None when no bubble is shown."""
+        return self.root.evaluate(_BUBBLE_POINTER)
+
+    def colour_at(self, x, y):
+        """[r, g, b] of the pixel at (x, y) of the page as the browser shows it."""
+        import io
+
+        from PIL import Image
+
+        png = self.page.screenshot(clip={"x": int(x), "y": int(y), "width": 1, "height": 1})
+        return list(Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0)))
+
     def dropped_spaces(self):
         """The texts of the picture shown whose characters the browser did not all lay out (a leading
         or doubled space dropped)."""
@@ -304,6 +321,39 @@ _SPLIT_NUMBERS = """(wrap) => {
       }
     }
   });
+  return found;
+}"""
+
+
+_BUBBLE_POINTER = """(root) => {
+  const bubble = root.querySelector('.sgx-bubble');
+  if (bubble.hidden) return null;
+  const b = bubble.getBoundingClientRect(), pic = root.querySelector('.sgx-picture:not([hidden])');
+  const edges = pic.querySelectorAll('g.edge.sgx-active path'), node = pic.querySelector('g.node.sgx-current');
+  let anchor = null;
+  if (edges.length === 1) {
+    const path = edges[0], p = path.getPointAtLength(path.getTotalLength() / 2), m = path.getScreenCTM();
+    const x = p.x * m.a + p.y * m.c + m.e, y = p.x * m.b + p.y * m.d + m.f;
+    anchor = [x, y, x, y];
+  } else if (node) {
+    const r = node.getBoundingClientRect();
+    anchor = [r.left, r.top, r.right, r.bottom];
+  }
+  const colour = getComputedStyle(bubble).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number);
+  const found = {bubble: [b.left, b.top, b.right, b.bottom], anchor: anchor, colour: colour, pointer: null};
+  const cs = getComputedStyle(bubble, '::after'), sides = ['Top', 'Right', 'Bottom', 'Left'];
+  if (cs.content === 'none' || cs.display === 'none') return found;
+  const width = (side) => parseFloat(cs['border' + side + 'Width']) || 0;
+  const solid = sides.filter((side) => width(side) > 0 && !/rgba\\(.*, 0\\)$/.test(cs['border' + side + 'Color']));
+  if (solid.length !== 1) return found;
+  const x = b.left + bubble.clientLeft + parseFloat(cs.left) + parseFloat(cs.marginLeft);
+  const y = b.top + bubble.clientTop + parseFloat(cs.top) + parseFloat(cs.marginTop);
+  const w = width('Left') + width('Right'), h = width('Top') + width('Bottom');
+  const shape = {Top: ['down', [x + w / 2, y + h], [x + w / 2, y + h / 3]],
+                 Bottom: ['up', [x + w / 2, y], [x + w / 2, y + 2 * h / 3]],
+                 Left: ['right', [x + w, y + h / 2], [x + w / 3, y + h / 2]],
+                 Right: ['left', [x, y + h / 2], [x + 2 * w / 3, y + h / 2]]}[solid[0]];
+  found.pointer = {points: shape[0], tip: shape[1], inside: shape[2]};
   return found;
 }"""
 

@@ -247,6 +247,67 @@ def test_the_caption_above_the_graph_names_the_phase_shown(browser, tmp_path):
     _clean(page)
 
 
+def _side(bubble, anchor):
+    """Where a bubble sits from its anchor (rectangles [left, top, right, bottom] on the screen): 'above',
+    'below', 'left' or 'right' when it faces it (across from it, the middle 28 pixels of its width or 12 of its
+    height clear of its rounded corners) with room for a pointer (6 pixels) between them, else None."""
+    left, top, right, bottom = bubble
+    a_left, a_top, a_right, a_bottom = anchor
+    facing_x = max(left + 14, a_left) <= min(right - 14, a_right)
+    facing_y = max(top + 6, a_top) <= min(bottom - 6, a_bottom)
+    if bottom + 6 <= a_top + 0.5:
+        return "above" if facing_x else None
+    if top - 6 >= a_bottom - 0.5:
+        return "below" if facing_x else None
+    if right + 6 <= a_left + 0.5:
+        return "left" if facing_y else None
+    if left - 6 >= a_right - 0.5:
+        return "right" if facing_y else None
+    return None
+
+
+def _pointer_problem(page, found):
+    """What is wrong with the pointer of the bubble `found` (see `ExplorerPage.bubble_pointer`), or None."""
+    side, pointer, anchor = _side(found["bubble"], found["anchor"]), found["pointer"], found["anchor"]
+    if side is None:
+        return pointer and "a pointer, but the bubble does not face its anchor"
+    if pointer is None:
+        return f"no pointer on the bubble {side} its anchor"
+    wanted = {"above": "down", "below": "up", "left": "right", "right": "left"}[side]
+    if pointer["points"] != wanted:
+        return f"the bubble {side} its anchor points {pointer['points']}"
+    (x, y), (a_left, a_top, a_right, a_bottom) = pointer["tip"], anchor
+    across = (a_left - 1.5 <= x <= a_right + 1.5) if wanted in ("up", "down") else (a_top - 1.5 <= y <= a_bottom + 1.5)
+    ahead = {"down": y <= a_top + 0.5, "up": y >= a_bottom - 0.5, "right": x <= a_left + 0.5,
+             "left": x >= a_right - 0.5}[wanted]
+    if not (across and ahead):
+        return f"the tip {pointer['tip']} misses the anchor {anchor}"
+    shown = page.colour_at(*pointer["inside"])
+    if max(abs(a - b) for a, b in zip(shown, found["colour"])) > 24:
+        return f"the pointer does not show: {shown} where it is, the bubble {found['colour']}"
+    return None
+
+
+@pytest.mark.parametrize("name", ["linreg", "mlp", "gpt"])
+def test_the_bubbles_pointer_shows_and_points_at_the_arrow_or_node_of_the_step(name, browser, tmp_path):
+    # the pointer sat below the bubble wherever the bubble went, and the bubble's own edge cut it off
+    ex = example_explorer(name)
+    page = browser.open(ex.save(tmp_path / f"{name}.html"))
+    sides, wrong = {}, {}
+    for k in range(len(ex.steps)):
+        found = page.bubble_pointer()
+        if found and found["anchor"]:
+            side = _side(found["bubble"], found["anchor"])
+            sides[side] = sides.get(side, 0) + 1
+            problem = _pointer_problem(page, found)
+            if problem:
+                wrong[k] = problem
+        page.press("ArrowRight")
+    assert wrong == {}, f"at {len(wrong)} steps: {wrong}"
+    assert {"above", "below", "left", "right"} <= set(sides), sides     # each placement was seen
+    _clean(page)
+
+
 # every run of text followed at once by another on its line (not the next cell of a table): its text, its
 # width in the browser, and the width Graphviz gave it
 _RUN_WIDTHS = """() => {

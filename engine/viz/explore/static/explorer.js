@@ -427,11 +427,33 @@ function explorer(root) {
     if (anchor) scrollToSee(anchor);
     if (!anchor || !s.bubble) { bubble.hidden = true; return; }
     bubble.hidden = false;
-    bubble.textContent = s.bubble;
+    bubble.firstChild.textContent = s.bubble;
     bubble.className = "sgx-bubble sgx-bubble-" + s.phase;
-    const [x, y] = bubbleSpot(anchor, bubble.offsetWidth, bubble.offsetHeight, pic);
+    const w = bubble.offsetWidth, h = bubble.offsetHeight, [x, spotY] = bubbleSpot(anchor, w, h, pic);
+    const y = Math.max(2, spotY);
     bubble.style.left = x + "px";
-    bubble.style.top = Math.max(2, y) + "px";
+    bubble.style.top = y + "px";
+    pointAt(anchor, {x: x, y: y, w: w, h: h});
+  }
+
+  const POINTER = 6;                          // how far the pointer reaches out of the bubble
+  const TIP_END = {across: 14, beside: 6};   // the least distance from the pointer's middle to a bubble's corner
+
+  function pointAt(a, b) {
+    // the pointer on the bubble b's edge that faces the anchor a, across from it (the middle of a, or the
+    // nearest point across); none when b sits at a corner of a, or too close to a for a pointer
+    const side = b.y + b.h + POINTER <= a.y ? "above" : b.y >= a.y + a.h + POINTER ? "below"
+      : b.x + b.w + POINTER <= a.x ? "left" : b.x >= a.x + a.w + POINTER ? "right" : null;
+    const across = side === "above" || side === "below";
+    const [start, length, from, size] = across ? [b.x, b.w, a.x, a.w] : [b.y, b.h, a.y, a.h];
+    const end = across ? TIP_END.across : TIP_END.beside;
+    const at = Math.min(Math.max(from + size / 2, start + end), start + length - end);
+    if (side === null || at < from - 0.5 || at > from + size + 0.5) {
+      delete bubble.dataset.side;
+      return;
+    }
+    bubble.dataset.side = side;
+    bubble.style.setProperty("--sgx-tip", (at - start) + "px");
   }
 
   function scrollToSee(r) {
