@@ -203,8 +203,8 @@ def _pictures(result: LinregResult, x: np.ndarray, y: np.ndarray, out: Path,
               echo: Callable[[str], None]) -> None:
     fits = {f"{result.optimizer}, {_steps(result.steps)}": result.theta, "least squares": result.least_squares}
     plot_linreg(x, y, fits, out / "linreg.png", losses={result.optimizer: result.losses})
-    plot_loss_curve(read_metrics(out / "metrics.jsonl"), out / "loss.png",
-                    title=f"Linear regression ({result.optimizer})", ylabel="mean squared error")
+    plot_loss_curve(read_metrics(out / "metrics.jsonl"), out / "loss.png",  # full batch: exact, nothing to smooth
+                    title=f"Linear regression ({result.optimizer})", ylabel="mean squared error", smoothed=False)
     echo(f"wrote {out / 'linreg.png'}, {out / 'loss.png'} and {out / 'metrics.jsonl'}")
 
 

@@ -23,25 +23,32 @@ FIT_COLORS = ("#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 LOG_SCALE_RATIO = 10.0  # use a log y axis when losses span at least this factor
 
 
-def plot_loss_curve(metrics: Sequence[Mapping], path: str | os.PathLike,
-                    title: str = "Training loss", ylabel: str = "cross-entropy loss") -> None:
-    """Plot train loss (raw and smoothed) and val loss against step; save to ``path``.
+def plot_loss_curve(metrics: Sequence[Mapping], path: str | os.PathLike, title: str = "Training loss",
+                    ylabel: str = "cross-entropy loss", smoothed: bool = True) -> None:
+    """Plot train loss (per step and smoothed) and val loss against step; save to ``path``.
 
     ``metrics`` is a list of records as written to ``metrics.jsonl`` (see
     ``models.metrics.read_metrics``); records without a finite loss are skipped.
-    The y axis turns logarithmic when the losses span a factor of 10 or more.
+    The smoothed line is ``smooth``'s centered mean, for minibatch losses, which
+    are noisy; ``smoothed=False`` draws the losses alone (a full-batch loss is
+    exact at every step, with no noise to smooth).  The y axis turns
+    logarithmic when the losses span a factor of 10 or more.
     """
     fig = _figure((8, 4.8))
     ax = fig.add_subplot()
     steps, losses = _series(metrics, "loss")
     val_steps, val_losses = _series(metrics, "val_loss")
-    if len(steps):
+    shown = smooth(losses) if smoothed else losses
+    if len(steps) and smoothed:
         ax.plot(steps, losses, color=TRAIN_COLOR, alpha=0.25, linewidth=0.8, label="train (per step)")
-        ax.plot(steps, smooth(losses), color=TRAIN_COLOR, linewidth=2, label="train (smoothed)")
+        ax.plot(steps, shown, color=TRAIN_COLOR, linewidth=2,
+                label=f"train (mean of the {default_window(len(losses))} steps around each)")
+    elif len(steps):
+        ax.plot(steps, shown, color=TRAIN_COLOR, linewidth=2, label="train (per step)")
     if len(val_steps):
         ax.plot(val_steps, val_losses, color=VAL_COLOR, marker="o", markersize=5, linewidth=1.2,
                 label=f"val (last {val_losses[-1]:.4f})")
-    _log_scale_if_wide(ax, np.concatenate([smooth(losses), val_losses]))
+    _log_scale_if_wide(ax, np.concatenate([shown, val_losses]))
     ax.set_title(_subtitle(title, metrics))
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
@@ -127,24 +134,34 @@ def plot_training_stats(metrics: Sequence[Mapping], path: str | os.PathLike, tit
     _save(fig, path)
 
 
-def smooth(values: Sequence[float], span: int | None = None) -> np.ndarray:
-    """Bias-corrected exponential moving average (TensorBoard-style).
+def smooth(values: Sequence[float], window: int | None = None) -> np.ndarray:
+    """Centered moving average: each point is the mean of the ``window`` values around it.
 
-    ``span`` defaults to about 1/50 of the series, so the curve keeps its shape
-    at any run length.  Values that are not finite stay gaps and leave the
-    average alone.
+    The window is centered on its point, so the curve does not lag behind the
+    data (a trailing average sits above a falling loss, to the right of it): a
+    straight line stays on itself.  Near the ends the window shrinks to stay
+    centered, down to the first and last values alone.  ``window`` defaults to
+    ``default_window(len(values))``; an even one counts as the odd one above
+    it.  Values that are not finite stay gaps and are left out of their
+    neighbours' means.
     """
     values = np.asarray(values, dtype=float)
-    span = span or max(1, len(values) // 50)
-    decay = 1.0 - 2.0 / (span + 1)
-    out, average, weight = np.full_like(values, np.nan), 0.0, 0.0
-    for i, value in enumerate(values):
-        if not math.isfinite(value):
-            continue
-        average = decay * average + (1.0 - decay) * value
-        weight = decay * weight + (1.0 - decay)
-        out[i] = average / weight
-    return out
+    n = len(values)
+    half = (window or default_window(n)) // 2
+    finite = np.isfinite(values)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, values, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    index = np.arange(n)
+    reach = np.minimum(half, np.minimum(index, n - 1 - index))  # as far on both sides
+    low, high = index - reach, index + reach + 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (sums[high] - sums[low]) / (counts[high] - counts[low])
+    return np.where(finite, means, np.nan)
+
+
+def default_window(n: int) -> int:
+    """The window ``smooth`` uses for ``n`` values: odd, about 1/50 of them (a curve keeps its shape at any length)."""
+    return 2 * (n // 100) + 1
 
 
 def _plot_losses(ax, losses: Mapping[str, Sequence[float]]) -> None:

@@ -129,6 +129,39 @@ def test_linreg_png(tmp_path):
     assert is_png(tmp_path / "fit.png") and is_png(tmp_path / "both.png")
 
 
-def test_smooth_is_debiased_and_follows_a_constant():
-    np.testing.assert_allclose(smooth([2.0] * 10, span=5), 2.0)
-    assert smooth([1.0, 3.0], span=3)[0] == 1.0
+def test_smooth_does_not_lag_a_ramp_stays_on_itself_and_a_constant_stays_constant():
+    ramp = 3.0 - 0.01 * np.arange(1000)  # a falling loss: a trailing average would sit above it
+    np.testing.assert_allclose(smooth(ramp), ramp, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(smooth(ramp, window=101), ramp, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(smooth([2.0] * 10, window=5), 2.0)
+    np.testing.assert_array_equal(smooth([]), [])
+
+
+def test_smooth_windows_shrink_to_stay_centered_at_the_ends():
+    values = np.array([1.0, 5.0, 2.0, 8.0, 4.0, 0.0, 6.0])
+    expected = [1.0, (1 + 5 + 2) / 3, (1 + 5 + 2 + 8 + 4) / 5, (5 + 2 + 8 + 4 + 0) / 5, (2 + 8 + 4 + 0 + 6) / 5,
+                (4 + 0 + 6) / 3, 6.0]
+    np.testing.assert_allclose(smooth(values, window=5), expected)
+    assert smooth(values, window=4)[3] == smooth(values, window=5)[3]  # an even window counts as the odd one above
+    np.testing.assert_array_equal(smooth(values, window=1), values)
+
+
+def test_smooth_evens_out_noise_and_keeps_gaps():
+    noisy = 2.0 + np.random.default_rng(0).normal(0.0, 0.1, 2000)
+    assert np.std(smooth(noisy)[50:-50]) < np.std(noisy) / 3  # the default window: 41 steps of 2000
+    values = np.array([1.0, np.nan, 3.0, np.inf, 5.0])
+    out = smooth(values, window=3)
+    assert np.isnan(out[1]) and np.isnan(out[3])
+    np.testing.assert_allclose(out[[0, 2, 4]], [1.0, 3.0, 5.0])  # neighbours that are gaps are left out
+
+
+def test_the_linreg_loss_curve_draws_the_losses_alone(tmp_path, monkeypatch):
+    """A full-batch loss has no noise: the picture shows it, with no smoothed line beside it."""
+    import models.linreg_run as linreg_run
+
+    asked = []
+    monkeypatch.setattr(linreg_run, "plot_loss_curve", lambda *args, **kwargs: asked.append(kwargs))
+    linreg_run.run_linreg("sgd", steps=50, out=tmp_path, echo=lambda line: None)
+    assert [kwargs.get("smoothed", True) for kwargs in asked] == [False]
+    plot_loss_curve(read_metrics(tmp_path / "metrics.jsonl"), tmp_path / "loss.png", smoothed=False)
+    assert is_png(tmp_path / "loss.png")
