@@ -342,7 +342,8 @@ def _add_explore(commands, parent: Parser) -> None:
 
     cmd = _command(
         commands, "explore", parent,
-        f"[--example {{{','.join(EXAMPLES)}}} | --checkpoint FILE] [--depth auto|all|N] [-o FILE.html]",
+        f"[--example {{{','.join(EXAMPLES)}}} | --checkpoint FILE] [--depth auto|all|N] [--max-nodes N] "
+        "[-o FILE.html]",
         "write a page that steps through a forward and backward pass",
         "Write one self-contained HTML page (open it in any browser, no server needed) that\n"
         "walks through an example's forward pass op by op and its backward pass edge by edge,\n"
@@ -350,7 +351,8 @@ def _add_explore(commands, parent: Parser) -> None:
         "Examples: linreg, the seed's linear regression (three iterations of the training loop);\n"
         "neuron, one tanh neuron; mlp, a small MLP; gpt, one GPT training step, modules collapsed.\n"
         "--checkpoint FILE explores one random batch through a saved model (from train or import).\n"
-        "--depth collapses modules into boxes as stepgrad graph --depth does.",
+        "--depth collapses modules into boxes as stepgrad graph --depth does; when the picture would have\n"
+        "more than --max-nodes nodes, modules are collapsed deeper until it fits.",
         f"{PROG} explore --example neuron -o neuron.html")
     source = cmd.add_mutually_exclusive_group()
     source.add_argument("--example", choices=list(EXAMPLES), help="which example (default: linreg)")
@@ -358,6 +360,8 @@ def _add_explore(commands, parent: Parser) -> None:
     cmd.add_argument("--depth", type=graph_depth, default=argparse.SUPPRESS, metavar="auto|all|N",
                      help="collapse each module N dotted names deep into one box, one step each way; all: every "
                           "op; auto: as stepgrad graph (default: every op; gpt: 4; a checkpoint: auto)")
+    cmd.add_argument("--max-nodes", type=POSITIVE_INT, default=300, metavar="N",
+                     help="the most nodes the picture may have (default: 300)")
     cmd.add_argument("-o", "--output", metavar="FILE.html", help="the page to write (default: backprop-EXAMPLE.html)")
     cmd.set_defaults(handler=_run_explore)
 

@@ -134,14 +134,15 @@ EXAMPLES: dict[str, Callable[[], Example]] = {
 }
 
 
-def explore_example(example: Example):
-    """The `Explorer` of an `Example`; its advice on depth names ``stepgrad explore --depth``."""
+def explore_example(example: Example, max_nodes: int = 300):
+    """The `Explorer` of an `Example`, drawing at most ``max_nodes`` nodes; its advice on depth names
+    ``stepgrad explore --depth`` and ``--max-nodes``."""
     from engine.viz import explore
     from models.graph_cmd import cli_depth_hint
 
     return explore(example.root, params=example.params, optimizer=example.optimizer, depth=example.depth,
                    iterations=example.iterations, tol=example.tol, title=f"Backprop, step by step: {example.what}",
-                   depth_hint=cli_depth_hint())
+                   max_nodes=max_nodes, depth_hint=cli_depth_hint())
 
 
 def example_explorer(name: str):
@@ -175,6 +176,6 @@ def main_explore(args) -> int:
         example = EXAMPLES[name]()
     if "depth" in args:  # given: 'auto', None (all) or a whole number
         example.depth = args.depth
-    written = explore_example(example).save(path)
+    written = explore_example(example, args.max_nodes).save(path)
     print(f"wrote {written}: open it in a web browser ({written.resolve().as_uri()})", file=sys.stdout)
     return 0

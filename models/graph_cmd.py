@@ -93,10 +93,11 @@ def output_path(model_name: str, output: str | Path | None, fmt: str | None) -> 
 
 
 def cli_depth_hint():
-    """The command line's ``engine.viz.DepthHint``: ``--depth all`` draws every op, a bigger ``--depth`` more."""
+    """The command line's ``engine.viz.DepthHint``: ``--depth all`` draws every op, a bigger ``--depth`` more,
+    ``--max-nodes`` bounds the nodes drawn."""
     from engine.viz import DepthHint
 
-    return DepthHint("--depth all", "--depth")
+    return DepthHint("--depth all", "--depth", "--max-nodes")
 
 
 def model_graph(model_name: str, checkpoint: str | Path | None = None, view: str = "forward", depth="auto",

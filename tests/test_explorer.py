@@ -640,6 +640,17 @@ def test_cli_depth_collapses_as_stepgrad_graph_does_and_its_advice_names_the_fla
     assert bad.returncode == 2 and "argument --depth: '0' is not 'auto', 'all' or a positive integer" in bad.stderr
 
 
+def test_cli_max_nodes_bounds_the_picture_and_its_advice_names_the_flag(tmp_path):
+    run = _stepgrad("explore", "--example", "gpt", "--depth", "all", "--max-nodes", "40", "-o", "gpt.html",
+                    cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    page = (tmp_path / "gpt.html").read_text(encoding="utf-8")
+    assert re.search(r"more than --max-nodes 40: modules are collapsed at depth=\d to fit \((\d+) nodes; raise "
+                     r"--max-nodes to see more\)", page)
+    assert "max_nodes" not in page
+    assert explore(_example("gpt")[0], max_nodes=40).notes[0].count("max_nodes") == 2  # Python's spelling
+
+
 def test_gpt_step_at_module_depth_shows_its_modules_as_steps_and_every_gradient():
     from models.explore_cmd import GPT_DEPTH
 

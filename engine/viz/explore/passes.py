@@ -59,16 +59,17 @@ def choose(graph, depth, max_nodes, hint):
                          f"full; {hint.every} shows every op).")
         return layout, True, notes
     wanted = len(collapse(graph, None if depth == "auto" else depth).items)
+    limit = hint.limit_at(max_nodes)
     top = depth - 1 if isinstance(depth, int) else max_depth(graph)
     for d in range(min(top, max_depth(graph)), 0, -1):
         layout = collapse(graph, d)
         if len(layout.items) <= max_nodes:
-            return layout, True, [f"The graph would have {wanted} nodes, more than max_nodes={max_nodes}: modules "
-                                  f"are collapsed at depth={d} to fit ({len(layout.items)} nodes; raise max_nodes to "
-                                  f"see more)."]
+            return layout, True, [f"The graph would have {wanted} nodes, more than {limit}: modules "
+                                  f"are collapsed at depth={d} to fit ({len(layout.items)} nodes; raise "
+                                  f"{hint.limit} to see more)."]
     return collapse(graph, None), False, [
-        f"The graph has {wanted} nodes, more than max_nodes={max_nodes}, and no module depth makes it fit, so it "
-        f"is not drawn; the panel and the table still go through every step (raise max_nodes to draw it)."]
+        f"The graph has {wanted} nodes, more than {limit}, and no module depth makes it fit, so it "
+        f"is not drawn; the panel and the table still go through every step (raise {hint.limit} to draw it)."]
 
 
 def namer(graph, trace):
