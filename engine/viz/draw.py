@@ -95,6 +95,17 @@ def _add_nodes(g, layout, classes, grads, checks, max_values, steps):
     emit(g, "")
 
 
+def arrow_keys(edges, argument_order=True):
+    """The key to what the arrows `edges` ((src, dst, attrs) as drawn) show beyond their direction: the
+    a, b labels of argument order (unless `argument_order` is False) and dashed arrows, where they occur."""
+    keys = []
+    if argument_order and any("label" in a for _, _, a in edges):
+        keys.append("a, b: argument order")
+    if any(a.get("style") == "dashed" for _, _, a in edges):
+        keys.append("dashed: no gradient flows there")
+    return keys
+
+
 def _caption_lines(graph, layout, view, params, auto, edges, check, hint):
     root = graph.root
     ops = sum(1 for n in graph.nodes if not n.is_leaf)
@@ -102,17 +113,12 @@ def _caption_lines(graph, layout, view, params, auto, edges, check, hint):
     model = f" of {esc(type(params).__name__)}" if hasattr(params, "named_modules") else ""
     lines = [f"<B>{view} view</B>{model}: output {what} of shape {esc(shape_text(root.tensor.shape))}, "
              f"{ops} ops, {len(graph.nodes) - ops} leaves"]
-    notes = []
     if view == "backward":
-        notes.append("red arrows: the gradient flowing back from the output, labelled with what each edge carries "
-                     "(values when small, else the shape)")
+        notes = ["red arrows: the gradient flowing back from the output, labelled with what each edge carries "
+                 "(values when small, else the shape)"]
     else:
-        notes.append("arrows: data flowing forward")
-        if any("label" in a for _, _, a in edges):
-            notes.append("a, b: argument order")
-    if any(a.get("style") == "dashed" for _, _, a in edges):
-        notes.append("dashed: no gradient flows there")
-    lines.append("; ".join(notes))
+        notes = ["arrows: data flowing forward"]
+    lines.append("; ".join(notes + arrow_keys(edges, argument_order=view == "forward")))
     if layout.depth:
         how = "automatically " if auto else ""
         lines.append(esc(f"modules {how}collapsed at depth={layout.depth} ({len(graph.nodes)} nodes in full; "

@@ -15,7 +15,7 @@ import subprocess
 import graphviz
 
 from engine.viz.clusters import Box
-from engine.viz.draw import draw_graph
+from engine.viz.draw import arrow_keys, draw_graph
 from engine.viz.edges import forward_edges
 from engine.viz.labels import FONT
 from engine.viz.render import fitted_svg
@@ -131,11 +131,7 @@ def captions(graph, layout, root):
     """{phase: (heading, text)}: what the picture shows in each phase of the page and the key to its arrows,
     for the caption above it (the picture's own caption would say 'forward view' throughout); `root` names
     the output."""
-    edges = forward_edges(graph, layout)
-    keys = [key for key, drawn in [("a, b: argument order", any("label" in a for _, _, a in edges)),
-                                   ("dashed: no gradient flows there",
-                                    any(a.get("style") == "dashed" for _, _, a in edges))] if drawn]
-    tail = "".join("; " + key for key in keys)
+    tail = "".join("; " + key for key in arrow_keys(forward_edges(graph, layout)))
     return {"forward": ("forward pass", f"the ops light up in the order the engine runs them, from the leaves to "
                                         f"{root} (faded: not computed yet); arrows: data flowing forward{tail}"),
             "check": ("converged?", f"{root} is compared with the last iteration's loss; the graph shows the "
