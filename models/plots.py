@@ -39,12 +39,12 @@ def plot_loss_curve(metrics: Sequence[Mapping], path: str | os.PathLike, title: 
     steps, losses = _series(metrics, "loss")
     val_steps, val_losses = _series(metrics, "val_loss")
     shown = smooth(losses) if smoothed else losses
-    if len(steps) and smoothed:
-        ax.plot(steps, losses, color=TRAIN_COLOR, alpha=0.25, linewidth=0.8, label="train (per step)")
-        ax.plot(steps, shown, color=TRAIN_COLOR, linewidth=2,
-                label=f"train (mean of the {default_window(len(losses))} steps around each)")
-    elif len(steps):
-        ax.plot(steps, shown, color=TRAIN_COLOR, linewidth=2, label="train (per step)")
+    if len(steps):
+        if smoothed:
+            ax.plot(steps, losses, color=TRAIN_COLOR, alpha=0.25, linewidth=0.8, label="train (per step)")
+        label = f"train (mean of the {default_window(len(losses))} steps around each)" if smoothed \
+            else "train (per step)"
+        ax.plot(steps, shown, color=TRAIN_COLOR, linewidth=2, label=label)
     if len(val_steps):
         ax.plot(val_steps, val_losses, color=VAL_COLOR, marker="o", markersize=5, linewidth=1.2,
                 label=f"val (last {val_losses[-1]:.4f})")
